@@ -1,0 +1,1 @@
+"""carewatch dashboards and alert rules as code."""

@@ -1,0 +1,1 @@
+"""carewatch deployment: the local stack and the files that run carewatch elsewhere."""

@@ -1,0 +1,1 @@
+"""carewatch stream processing: the event contract, the response clocks and the Faust app."""
