@@ -1,0 +1,93 @@
+"""carewatch settings: one typed object, read once from ``CAREWATCH_*`` variables.
+
+Every setting has a default that works with ``carewatch stack up``; a value that cannot
+be used fails at start-up with :class:`ConfigError` naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
+
+from streams.errors import ConfigError
+
+T = TypeVar("T")
+
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """One Kafka topic carewatch creates explicitly (never by broker auto-creation)."""
+
+    name: str
+    partitions: int
+    replication: int
+    config: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    bootstrap: str = "127.0.0.1:39092"
+    events_topic: str = "care.events.v1"
+    sla_topic: str = "care.sla.v1"
+    deadletter_topic: str = "care.deadletter.v1"
+    partitions: int = 4
+    replication: int = 1
+
+    @property
+    def topics(self) -> tuple[TopicSpec, ...]:
+        """The three contract topics (CONTRACT section 1), with the configured partitions."""
+        return tuple(
+            TopicSpec(name, self.partitions, self.replication)
+            for name in (self.events_topic, self.sla_topic, self.deadletter_topic)
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then ``CAREWATCH_<FIELD>`` variables, then keyword ``overrides``."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            var = f"CAREWATCH_{f.name.upper()}"
+            if var in env:
+                values[f.name] = _PARSERS.get(f.name, _text)(var, env[var])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if not re.fullmatch(r"[^\s,]+:\d{1,5}(,[^\s,]+:\d{1,5})*", self.bootstrap):
+            raise ConfigError(
+                "CAREWATCH_BOOTSTRAP", f"expected host:port[,host:port...], got {self.bootstrap!r}"
+            )
+        for name in ("events_topic", "sla_topic", "deadletter_topic"):
+            value = getattr(self, name)
+            if not _TOPIC_NAME.fullmatch(value):
+                raise ConfigError(
+                    f"CAREWATCH_{name.upper()}", f"not a valid Kafka topic name: {value!r}"
+                )
+        for name in ("partitions", "replication"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"CAREWATCH_{name.upper()}", "must be at least 1")
+
+
+def _text(var: str, raw: str) -> str:
+    return raw
+
+
+def _integer(var: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(var, f"not an integer: {raw!r}") from None
+
+
+_PARSERS: dict[str, Callable[[str, str], Any]] = {
+    "partitions": _integer,
+    "replication": _integer,
+}
