@@ -34,7 +34,8 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 """Weekday names, indexed like :meth:`datetime.date.weekday` (Monday is 0)."""
 
 MAX_CLOSED_DAYS = 3 * 366
-"""``add`` gives up (``ConfigError``) after this many consecutive days without business time."""
+"""``add`` gives up (returns ``math.inf``) after this many consecutive days without business
+time; explicit holiday dates that close this many days in a row are rejected at load."""
 
 _DAY_CACHE_SIZE = 4096
 _HHMM = re.compile(r"(\d{2}):(\d{2})")
@@ -57,11 +58,14 @@ class Calendar(Protocol):
         starts at the next opening when ``start`` is outside business hours, and the
         result may be a closing instant (when the time runs out exactly as an interval
         ends). ``business_seconds`` must be finite and ``>= 0`` (else ``ValueError``).
+        ``math.inf`` means never: no business time follows ``start`` (a safety net; a
+        loaded calendar always opens again within three years).
         """
         ...
 
     def between(self, start: float, end: float) -> float:
-        """Business seconds in ``[start, end)``; ``0.0`` when ``end <= start``."""
+        """Business seconds in ``[start, end)``; ``0.0`` when ``end <= start``. Both
+        instants must be finite (:class:`BusinessCalendar` raises ``ValueError``)."""
         ...
 
 
@@ -166,6 +170,7 @@ class BusinessCalendar:
         if not any(self._weekly):
             raise ConfigError(f"{field}.hours", "no business hours on any weekday")
         self._holiday_dates = frozenset(holiday_dates)
+        self._check_closures()
         self._countries = tuple(holiday_countries)
         for index, (country, subdivision) in enumerate(self._countries):
             try:
@@ -175,15 +180,32 @@ class BusinessCalendar:
         self._country_holidays: dict[int, frozenset[date]] = {}
         self._days: dict[date, tuple[tuple[float, float], ...]] = {}
 
+    def _check_closures(self) -> None:
+        """Reject explicit holiday dates that close every open day for MAX_CLOSED_DAYS
+        days in a row: ``add`` would find no business time there."""
+        if not self._holiday_dates:
+            return
+        day, last, closed = min(self._holiday_dates), max(self._holiday_dates), 0
+        while day <= last and closed < MAX_CLOSED_DAYS:
+            shut = day in self._holiday_dates or not self._weekly[day.weekday()]
+            closed = closed + 1 if shut else 0
+            day += timedelta(days=1)
+        if closed >= MAX_CLOSED_DAYS:
+            where = f"{self._field}.holidays.dates"
+            raise ConfigError(where, f"close every business day for {MAX_CLOSED_DAYS} days")
+
     def __repr__(self) -> str:
         return f"BusinessCalendar({self._zone.key!r}, field={self._field!r})"
 
     def between(self, start: float, end: float) -> float:
         """Business seconds in ``[start, end)``; ``0.0`` when ``end <= start``.
 
-        Cost: one step per local day of the span plus one per open interval.
+        Cost: one step per local day of the span plus one per open interval. A non-finite
+        bound raises ``ValueError``.
         """
-        if not end > start:
+        if not (math.isfinite(start) and math.isfinite(end)):
+            raise ValueError(f"between needs finite instants, not {start!r}, {end!r}")
+        if end <= start:
             return 0.0
         total = 0.0
         day, last_day = self._local_date(start), self._local_date(end) + timedelta(days=1)
@@ -196,8 +218,8 @@ class BusinessCalendar:
         return total
 
     def add(self, start: float, business_seconds: float) -> float:
-        """See :meth:`Calendar.add`. Raises ``ConfigError`` when no business time follows
-        ``start`` within :data:`MAX_CLOSED_DAYS` days (a calendar of holidays only)."""
+        """See :meth:`Calendar.add`; ``math.inf`` when no business time follows ``start``
+        within :data:`MAX_CLOSED_DAYS` days. Cost: one step per local day walked."""
         _check_amount(business_seconds)
         if business_seconds == 0:
             return start
@@ -214,7 +236,7 @@ class BusinessCalendar:
                     return begin + remaining
                 remaining -= closes - begin
             day += timedelta(days=1)
-        raise ConfigError(self._field, f"no business hours within {MAX_CLOSED_DAYS} days of {day}")
+        return math.inf
 
     def open_intervals(self, day: date) -> tuple[tuple[float, float], ...]:
         """The instants ``(opens, closes)`` of the local date's business intervals, in

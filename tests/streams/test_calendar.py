@@ -3,6 +3,7 @@ against a brute-force minute-by-minute reference."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -219,20 +220,33 @@ def test_bad_calendars_are_rejected(
     assert str(caught.value).startswith(f"{field}: ")
 
 
-def test_add_gives_up_when_holidays_close_every_open_day() -> None:
+def test_explicit_dates_closing_every_open_day_for_years_are_rejected() -> None:
     mondays = [date(2026, 1, 5) + timedelta(weeks=n) for n in range(MAX_CLOSED_DAYS // 7 + 10)]
-    calendar = BusinessCalendar("UTC", {"mon": [("09:00", "17:00")]}, mondays, field="cal")
-    start = at(ZoneInfo("UTC"), 2026, 1, 1)
     with pytest.raises(ConfigError) as caught:
-        calendar.add(start, 1.0)
-    assert caught.value.field == "cal"
+        BusinessCalendar("UTC", {"mon": [("09:00", "17:00")]}, mondays, field="cal")
+    assert caught.value.field == "cal.holidays.dates"
+    BusinessCalendar("UTC", {"mon": [("09:00", "17:00")]}, mondays[:100], field="cal")
+
+
+class _NeverOpen(BusinessCalendar):
+    def is_holiday(self, day: date) -> bool:
+        return True
+
+
+def test_add_gives_up_with_infinity_when_nothing_ever_opens() -> None:
+    calendar = _NeverOpen("UTC", {"mon": [("09:00", "17:00")]})
+    start = at(ZoneInfo("UTC"), 2026, 1, 1)
+    assert calendar.add(start, 1.0) == math.inf
+    assert calendar.add(start, 0.0) == start
     assert calendar.between(start, start + 365 * 86400) == 0.0
 
 
 def test_negative_or_nan_amount_is_rejected(office: BusinessCalendar) -> None:
-    for amount in (-1.0, float("nan"), float("inf")):
+    for amount in (-1.0, math.nan, math.inf):
         with pytest.raises(ValueError, match="business_seconds"):
             office.add(0.0, amount)
+    with pytest.raises(ValueError, match="finite"):
+        office.between(0.0, math.inf)
 
 
 # -- properties -------------------------------------------------------------------------
