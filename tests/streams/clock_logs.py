@@ -83,9 +83,7 @@ def policy(
 
 
 def book(default: Policy | None = None, **by_priority: Policy) -> Book:
-    return Book(
-        default or policy(), {Priority(name): value for name, value in by_priority.items()}
-    )
+    return Book(default or policy(), {Priority(name): value for name, value in by_priority.items()})
 
 
 # -- the builder -----------------------------------------------------------------------
@@ -95,7 +93,8 @@ class Log:
     """Events of one case, written in minutes after ``T0``; ids are numbered in order."""
 
     def __init__(self, key: str = KEY) -> None:
-        self.platform, self.brand, self.thread, self.customer = key.split(":")
+        self.platform, self.brand, rest = key.split(":", 2)
+        self.thread, self.customer = rest.rsplit(":", 1)
         self.events: list[CareEvent] = []
 
     def _add(self, minute: float, kind: Kind, **fields: object) -> CareEvent:
