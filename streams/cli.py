@@ -10,8 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from streams.errors import CarewatchError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from streams.settings import Settings
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -53,6 +59,81 @@ def _topics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    import atexit
+    import os
+    from pathlib import Path
+
+    from faust.worker import Worker as FaustWorker
+
+    from streams.app import build_worker
+    from streams.policy import load_policies
+    from streams.settings import Settings
+    from streams.topics import ensure_topics
+
+    settings = Settings.from_env(
+        mode=args.mode,
+        policy_file=args.policy,
+        bootstrap=args.bootstrap,
+        web_port=args.web_port,
+        store=args.store,
+        data_dir=args.data_dir,
+    )
+    policies = load_policies(settings.policy_file)  # a bad file fails here, naming the field
+    ensure_topics(settings.bootstrap, settings.topics)
+    worker = build_worker(settings, policies)
+    sd_dir = settings.prometheus_sd_dir or str(
+        Path(os.environ.get("CAREWATCH_HOME", ".carewatch")) / "prometheus" / "targets"
+    )
+    if Path(sd_dir).is_dir():
+        target = _register_target(Path(sd_dir), settings)
+        atexit.register(lambda: target.unlink(missing_ok=True))
+    FaustWorker(
+        worker.app, loglevel=args.loglevel
+    ).execute_from_commandline()  # runs until stopped, then exits the process
+
+
+def _register_target(sd_dir: Path, settings: Settings) -> Path:
+    """Tell the local Prometheus (file_sd) to scrape this worker's /metrics."""
+    import json
+    import os
+
+    path = sd_dir / f"worker-{settings.web_port}.json"
+    labels = {"component": "worker", "mode": settings.mode, "pid": str(os.getpid())}
+    path.write_text(
+        json.dumps([{"targets": [f"{settings.web_host}:{settings.web_port}"], "labels": labels}])
+    )
+    return path
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from datetime import datetime
+    from pathlib import Path
+
+    from connectors.replay import read_log, replay
+    from streams.settings import Settings
+
+    settings = Settings.from_env(bootstrap=args.bootstrap)
+    until = datetime.fromisoformat(args.until).timestamp() if args.until else None
+    path = Path(args.file)
+    total = sum(1 for _ in read_log(path))
+    report = replay(
+        read_log(path),
+        bootstrap=settings.bootstrap,
+        topic=settings.events_topic,
+        group=settings.app_id,
+        lateness=settings.lateness,
+        until=until,
+        timeout=args.timeout,
+        total=total,
+    )
+    print(
+        f"replayed {report.sent} lines ({report.invalid} invalid, sent to the dead letters) "
+        f"in {report.seconds:.1f} s; stream clock advanced to {report.advanced_to}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="carewatch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -69,6 +150,33 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_argument("--bootstrap", help="host:port (default $CAREWATCH_BOOTSTRAP)")
     topics.add_argument("--partitions", type=int, help="default $CAREWATCH_PARTITIONS or 4")
     topics.set_defaults(handler=_topics)
+
+    worker = sub.add_parser("worker", help="run a stream worker (the response clocks)")
+    worker.add_argument(
+        "--mode", choices=["live", "replay"], help="default $CAREWATCH_MODE or live"
+    )
+    worker.add_argument("--policy", help="SLA policy YAML (default $CAREWATCH_POLICY_FILE)")
+    worker.add_argument("--bootstrap", help="Kafka host:port (default $CAREWATCH_BOOTSTRAP)")
+    worker.add_argument("--web-port", type=int, help="/metrics and /health (default 6066)")
+    worker.add_argument(
+        "--store", choices=["memory", "rocksdb"], help="table store (default memory)"
+    )
+    worker.add_argument("--data-dir", help="worker state folder (default .carewatch/worker)")
+    worker.add_argument(
+        "-l", "--loglevel", default="info", choices=["crit", "error", "warn", "info", "debug"]
+    )
+    worker.set_defaults(handler=_worker)
+
+    rp = sub.add_parser(
+        "replay", help="push a saved JSON-lines log and drive replay mode to its end"
+    )
+    rp.add_argument("file", help="JSON lines, one care.event/1 per line")
+    rp.add_argument(
+        "--until", help="advance the stream clock to this RFC 3339 time instead of the log's end"
+    )
+    rp.add_argument("--bootstrap", help="Kafka host:port (default $CAREWATCH_BOOTSTRAP)")
+    rp.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the workers")
+    rp.set_defaults(handler=_replay)
     return parser
 
 

@@ -37,6 +37,21 @@ class Settings:
     deadletter_topic: str = "care.deadletter.v1"
     partitions: int = 4
     replication: int = 1
+    # The worker (``carewatch worker``).
+    app_id: str = "carewatch"
+    mode: str = "live"  # live | replay
+    policy_file: str = "deploy/policies.example.yaml"
+    lateness: float = 60.0  # allowed lateness, seconds (CONTRACT section 3)
+    retention: float = 7 * 86400.0  # closed cases are forgotten after this, seconds
+    store: str = "memory"  # memory | rocksdb
+    data_dir: str = ".carewatch/worker"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    tick_interval: float = 1.0  # live mode: how often deadlines are checked, seconds
+    checkpoint_interval: float = 1.0  # how often states reach the changelog, seconds
+    checkpoint_events: int = 5000  # ... or after this many events, whichever first
+    languages: str = "ar,ru,vi,zh,en,et"  # the lang label's values (others count as "other")
+    prometheus_sd_dir: str = ""  # where to register this worker for Prometheus (file_sd)
 
     @property
     def topics(self) -> tuple[TopicSpec, ...]:
@@ -71,13 +86,38 @@ class Settings:
                 raise ConfigError(
                     f"CAREWATCH_{name.upper()}", f"not a valid Kafka topic name: {value!r}"
                 )
-        for name in ("partitions", "replication"):
+        for name in ("partitions", "replication", "checkpoint_events"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"CAREWATCH_{name.upper()}", "must be at least 1")
+        for name in ("lateness", "retention", "tick_interval", "checkpoint_interval"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"CAREWATCH_{name.upper()}", "must be a positive number of seconds")
+        _choice("CAREWATCH_MODE", self.mode, ("live", "replay"))
+        _choice("CAREWATCH_STORE", self.store, ("memory", "rocksdb"))
+        if not 0 <= self.web_port <= 65535:
+            raise ConfigError("CAREWATCH_WEB_PORT", f"port out of range 0-65535: {self.web_port}")
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", self.app_id):
+            raise ConfigError("CAREWATCH_APP_ID", f"not a usable consumer group id: {self.app_id!r}")
+
+    @property
+    def language_set(self) -> frozenset[str]:
+        return frozenset(x.strip() for x in self.languages.split(",") if x.strip())
+
+
+def _choice(var: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(var, f"expected one of {', '.join(allowed)}, got {value!r}")
 
 
 def _text(var: str, raw: str) -> str:
     return raw
+
+
+def _number(var: str, raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(var, f"not a number: {raw!r}") from None
 
 
 def _integer(var: str, raw: str) -> int:
@@ -90,4 +130,10 @@ def _integer(var: str, raw: str) -> int:
 _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "partitions": _integer,
     "replication": _integer,
+    "web_port": _integer,
+    "checkpoint_events": _integer,
+    "lateness": _number,
+    "retention": _number,
+    "tick_interval": _number,
+    "checkpoint_interval": _number,
 }

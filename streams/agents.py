@@ -1,0 +1,157 @@
+"""The Faust side: one agent on ``care.events.v1``, the timers, and the web views.
+
+Delivery: at-least-once, idempotent by design. Events are acknowledged only at a
+checkpoint, which runs in this order: (1) flush the producer, so every decision sent so
+far is in Kafka; (2) write the changed case states to the table (changelog); (3)
+acknowledge the events, so Faust may commit their offsets (it flushes the producer
+again before committing). A crash anywhere replays events from the committed offset
+against a state that is at most as new, so decisions may repeat, always with the same
+``decision_id``, and none is lost. The agent runs with concurrency 1 (faust#606).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any, cast
+
+from faust.web import Request, Response, View
+from prometheus_client import generate_latest
+
+from streams.processor import Mode, Output, partition_for
+
+if TYPE_CHECKING:
+    from streams.app import Worker
+
+log = logging.getLogger("carewatch.agents")
+
+# The classic text format, which Prometheus 2.42 reads; aiohttp refuses a charset here.
+EXPOSITION_TYPE = "text/plain; version=0.0.4"
+
+
+class Checkpointer:
+    """Serialises event handling and checkpoints (they share the case store)."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.lock = asyncio.Lock()
+        self.unacked: list[Any] = []
+        self.last = time.monotonic()
+        self.written = 0
+
+    def due(self) -> bool:
+        settings = self.worker.settings
+        return (
+            len(self.unacked) >= settings.checkpoint_events
+            or time.monotonic() - self.last >= settings.checkpoint_interval
+        )
+
+    async def run(self) -> None:
+        """Flush, write states, acknowledge. Call with :attr:`lock` held."""
+        await self.worker.app.producer.flush()
+        self.written += self.worker.store.checkpoint()
+        for event in self.unacked:
+            event.ack()
+        self.unacked.clear()
+        self.last = time.monotonic()
+
+
+async def _produce(worker: Worker, out: Output) -> None:
+    for decision in out.decisions:
+        await worker.sla_topic.send(key=decision.case_key.encode(), value=decision.to_json())
+    for key, value in out.deadletters:
+        await worker.deadletter_topic.send(key=key, value=value)
+    for key, value in out.forwards:
+        await worker.events_topic.send(key=key, value=value)
+
+
+def install(worker: Worker) -> None:
+    app = worker.app
+    checkpointer = Checkpointer(worker)
+
+    @app.agent(worker.events_topic, name="carewatch.cases", concurrency=1)
+    async def track_cases(stream: Any) -> None:
+        async for event in stream.noack().events():
+            message = event.message
+            headers = {k: v for k, v in (message.headers or ())}
+            async with checkpointer.lock:
+                out = worker.processor.handle(
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    message.key,
+                    message.value,
+                    headers,
+                )
+                await _produce(worker, out)
+                checkpointer.unacked.append(event)
+                if checkpointer.due():
+                    await checkpointer.run()
+
+    @app.timer(interval=worker.settings.tick_interval)  # type: ignore[untyped-decorator]
+    async def tick() -> None:
+        """Live mode: decide due deadlines on the wall clock; both modes: checkpoint."""
+        async with checkpointer.lock:
+            if worker.processor.mode is Mode.LIVE:
+                for partition in _active_partitions(worker):
+                    decisions = worker.processor.tick(partition)
+                    await _produce(worker, Output(decisions=decisions))
+            if checkpointer.unacked or worker.store.dirty:
+                await checkpointer.run()
+
+    async def rebuild() -> None:
+        """After table recovery: reload the owned partitions' cases and their deadlines."""
+        active = _active_partitions(worker)
+        partitions = worker.settings.partitions
+        loaded = worker.store.load(
+            worker.table.items(), lambda key: partition_for(key, partitions), active
+        )
+        if worker.processor.mode is Mode.REPLAY:
+            _restore_watermarks(worker, active)
+        log.info("cases recovered", extra={"cases": loaded, "partitions": sorted(active)})
+
+    worker.table.on_recover(rebuild)
+
+    async def on_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
+        async with checkpointer.lock:
+            lost = {tp.partition for tp in revoked if tp.topic == worker.settings.events_topic}
+            worker.store.drop_partitions(lost)
+            checkpointer.unacked = [
+                e for e in checkpointer.unacked if e.message.partition not in lost
+            ]
+            for partition in lost:
+                worker.processor.watermarks.pop(partition, None)
+
+    app.on_partitions_revoked.connect(cast(Any, on_revoked))
+
+    @app.page("/metrics")
+    async def metrics(view: View, request: Request) -> Response:
+        return view.bytes(generate_latest(worker.registry), content_type=EXPOSITION_TYPE)
+
+    @app.page("/health")
+    async def health(view: View, request: Request) -> Response:
+        state = {
+            "status": "ok" if app.rebalancing is False else "rebalancing",
+            "mode": worker.processor.mode.value,
+            "partitions": sorted(_active_partitions(worker)),
+            "cases": len(worker.store),
+            "states_written": checkpointer.written,
+            "unacked_events": len(checkpointer.unacked),
+            "watermarks": {str(k): v for k, v in worker.processor.watermarks.items()},
+        }
+        return view.json(state)
+
+
+def _active_partitions(worker: Worker) -> set[int]:
+    topic = worker.settings.events_topic
+    return {tp.partition for tp in worker.app.assignor.assigned_actives() if tp.topic == topic}
+
+
+def _restore_watermarks(worker: Worker, active: set[int]) -> None:
+    """A restarted replay worker resumes each partition's clock where its cases left it."""
+    lateness = worker.settings.lateness
+    for partition in active:
+        horizons = [s.horizon for s in worker.store.cases(partition) if s.horizon is not None]
+        if horizons and partition not in worker.processor.watermarks:
+            worker.processor.watermarks[partition] = max(horizons) + lateness

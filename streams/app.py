@@ -1,0 +1,118 @@
+"""The one place that builds the Faust app and everything it hands down.
+
+:func:`build_worker` reads nothing itself: it takes :class:`Settings` and the policy
+book, creates the app, its topics and its case table, the metrics registry and the
+:class:`CaseProcessor`, then lets :mod:`streams.agents` attach the agent, the timers
+and the web views.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faust
+from prometheus_client import CollectorRegistry
+
+from streams.cases import CaseStore
+from streams.metrics import CaseGauges, StreamMetrics
+from streams.policy import PolicyBook
+from streams.processor import CaseProcessor, Mode
+from streams.settings import Settings
+
+
+@dataclass
+class Worker:
+    settings: Settings
+    app: faust.App
+    events_topic: Any  # faust.TopicT (untyped library)
+    sla_topic: Any
+    deadletter_topic: Any
+    table: Any  # faust.Table[str, bytes]
+    store: CaseStore
+    processor: CaseProcessor
+    registry: CollectorRegistry
+    metrics: StreamMetrics
+
+
+def _broker_url(bootstrap: str) -> str:
+    return ";".join(f"kafka://{server}" for server in bootstrap.split(","))
+
+
+def build_worker(settings: Settings, policies: PolicyBook) -> Worker:
+    app = faust.App(
+        settings.app_id,
+        broker=_broker_url(settings.bootstrap),
+        store="rocksdb://" if settings.store == "rocksdb" else "memory://",
+        datadir=str(Path(settings.data_dir).absolute()),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication,
+        topic_allow_declare=True,  # Faust declares its own changelog topic; ours exist already
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        table_standby_replicas=0,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        autodiscover=False,
+    )
+    raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+    events_topic = app.topic(settings.events_topic, partitions=settings.partitions, **raw)
+    sla_topic = app.topic(settings.sla_topic, partitions=settings.partitions, **raw)
+    deadletter_topic = app.topic(settings.deadletter_topic, partitions=settings.partitions, **raw)
+    table = app.Table(
+        "cases",
+        partitions=settings.partitions,
+        key_type=str,
+        value_type=bytes,
+        schema=faust.Schema(key_type=str, value_type=bytes, **raw),
+        # States are written at checkpoints, outside the event that changed them, so the
+        # changelog partition comes from the key; events are keyed by case key, so it is
+        # the partition of the event (CONTRACT section 1: re-keyed otherwise).
+        use_partitioner=True,
+        help="carewatch case states (JSON), by case key",
+    )
+    store = CaseStore(table, lateness=settings.lateness, retention=settings.retention)
+    registry = CollectorRegistry()
+    metrics = StreamMetrics(registry, policies.target_seconds(), settings.language_set)
+    processor = CaseProcessor(
+        store,
+        policies,
+        metrics,
+        mode=Mode(settings.mode),
+        lateness=settings.lateness,
+        partitions=settings.partitions,
+    )
+    worker = Worker(
+        settings,
+        app,
+        events_topic,
+        sla_topic,
+        deadletter_topic,
+        table,
+        store,
+        processor,
+        registry,
+        metrics,
+    )
+    registry.register(CaseGauges(lambda: _owned_cases(worker)))
+
+    from streams import agents  # attaches the agent, timers and views to this app
+
+    agents.install(worker)
+    return worker
+
+
+def _owned_cases(worker: Worker) -> list[tuple[float, list[Any]]]:
+    """Per partition this worker actively owns now: its stream clock and its cases."""
+    owned = worker.app.assignor.assigned_actives()
+    topic = worker.settings.events_topic
+    out = []
+    for tp in owned:
+        if tp.topic != topic:
+            continue
+        clock = worker.processor.clock(tp.partition)
+        if clock is not None:
+            out.append((clock, list(worker.store.cases(tp.partition))))
+    return out

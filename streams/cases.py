@@ -1,0 +1,142 @@
+"""The worker's cases: a write-back cache over the changelog-backed Faust table.
+
+Why write-back: Faust sends the table's changelog and the SLA decisions through one
+producer, with no order between topics. Were every state written at once, a crash could
+leave in the changelog a state whose decisions never reached ``care.sla.v1``; the
+event, read again, would then be a duplicate and its decisions lost. So states change
+here, in memory, and reach the table only at a checkpoint, after the producer has
+delivered every decision sent so far (see :mod:`streams.agents`). A crash before the
+checkpoint replays the events from the committed offset against the older state and
+sends the same decisions again, with the same ``decision_id``.
+
+It also means one changelog message per case per checkpoint instead of one per event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Iterator, MutableMapping
+
+import orjson
+
+from streams.clocks import CaseState
+from streams.deadlines import DeadlineIndex
+
+
+class CaseStore:
+    """Every case of the partitions this worker owns, with their deadline index.
+
+    ``table`` maps case key to the state's JSON bytes (the Faust table, or a dict in
+    tests). ``partition_of`` maps a case key to its partition of the events topic.
+    """
+
+    def __init__(
+        self,
+        table: MutableMapping[str, bytes],
+        lateness: float,
+        retention: float,
+    ) -> None:
+        self.table = table
+        self.lateness = lateness
+        self.retention = retention
+        self.index = DeadlineIndex()
+        self._cases: dict[int, dict[str, CaseState]] = {}
+        self._dirty: dict[str, int] = {}  # key -> partition, changed since the last checkpoint
+        self._expired: dict[str, int] = {}  # key -> partition, to delete at the checkpoint
+
+    # -- reading -------------------------------------------------------------------
+
+    def get(self, partition: int, key: str) -> CaseState | None:
+        return self._cases.get(partition, {}).get(key)
+
+    def partitions(self) -> list[int]:
+        return sorted(self._cases)
+
+    def cases(self, partition: int) -> Iterable[CaseState]:
+        return self._cases.get(partition, {}).values()
+
+    def __len__(self) -> int:
+        return sum(len(c) for c in self._cases.values())
+
+    # -- changing ------------------------------------------------------------------
+
+    def put(self, partition: int, state: CaseState) -> None:
+        """Keep the new state of a case and reschedule it; written at the next checkpoint."""
+        self._cases.setdefault(partition, {})[state.key] = state
+        self._dirty[state.key] = partition
+        self._expired.pop(state.key, None)
+        self.index.schedule(partition, state.key, self._due(state))
+
+    def due(self, partition: int, clock: float) -> list[CaseState]:
+        """The cases of ``partition`` with work at ``clock``; expired ones are dropped here."""
+        cases = self._cases.get(partition, {})
+        out = []
+        for key in self.index.pop_due(partition, clock):
+            state = cases.get(key)
+            if state is None:
+                continue
+            if state.expired(clock, self.retention):
+                del cases[key]
+                self._dirty.pop(key, None)
+                self._expired[key] = partition
+            else:
+                out.append(state)
+        return out
+
+    def _due(self, state: CaseState) -> float | None:
+        due = state.next_due(self.lateness)
+        if not state.is_open and not state.pending and state.last_activity is not None:
+            expiry = state.last_activity + self.retention
+            due = expiry if due is None else min(due, expiry)
+        return due
+
+    # -- checkpoints and rebalances ------------------------------------------------
+
+    def checkpoint(self) -> int:
+        """Write every changed state to the table (call only after the producer flushed)."""
+        written = 0
+        for key, partition in self._dirty.items():
+            state = self._cases.get(partition, {}).get(key)
+            if state is not None:
+                self.table[key] = orjson.dumps(state.to_dict())
+                written += 1
+        for key in self._expired:
+            self.table.pop(key, None)
+        self._dirty.clear()
+        self._expired.clear()
+        return written
+
+    @property
+    def dirty(self) -> int:
+        return len(self._dirty) + len(self._expired)
+
+    def load(
+        self,
+        items: Iterable[tuple[str, bytes]],
+        partition_of: Callable[[str], int],
+        active: Collection[int],
+    ) -> int:
+        """Rebuild from the table after recovery, keeping the cases of ``active`` partitions."""
+        loaded = 0
+        for key, raw in items:
+            partition = partition_of(key)
+            if partition not in active or key in self._cases.get(partition, {}):
+                continue
+            state = CaseState.from_dict(orjson.loads(raw))
+            self._cases.setdefault(partition, {})[key] = state
+            self.index.schedule(partition, key, self._due(state))
+            loaded += 1
+        return loaded
+
+    def drop_partitions(self, partitions: Iterable[int]) -> None:
+        """Forget revoked partitions, unwritten changes included: their events are not
+        acknowledged, so the next owner processes them again from the table."""
+        for partition in partitions:
+            for key in self._cases.pop(partition, {}):
+                self._dirty.pop(key, None)
+                self._expired.pop(key, None)
+            self.index.drop_partition(partition)
+
+    def __iter__(self) -> Iterator[tuple[int, CaseState]]:
+        for partition, cases in self._cases.items():
+            for state in cases.values():
+                yield partition, state

@@ -1,0 +1,171 @@
+"""From Kafka messages to clock steps: everything the agent does, without Faust.
+
+:class:`CaseProcessor` validates a message, sends invalid ones to the dead letters,
+re-keys events whose Kafka key is not their case key, runs the clock machine against
+the :class:`CaseStore`, and keeps each partition's stream clock. It returns what must be
+produced; the Faust agent (:mod:`streams.agents`) only moves bytes in and out.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import orjson
+from kafka.partitioner.default import murmur2
+
+from streams.cases import CaseStore
+from streams.clocks import Counted, CountName, Decision, PolicyLookup, on_clock, on_event
+from streams.control import CONTROL_HEADER, parse_clock_marker
+from streams.errors import InvalidEvent
+from streams.events import Kind, decode_event
+from streams.metrics import StreamMetrics
+
+log = logging.getLogger("carewatch.processor")
+
+
+class Mode(StrEnum):
+    LIVE = "live"  # the stream clock is the wall clock
+    REPLAY = "replay"  # the stream clock is the partition's watermark
+
+
+@dataclass(slots=True)
+class Output:
+    """What handling one message asks the agent to produce."""
+
+    decisions: list[Decision] = field(default_factory=list)
+    deadletters: list[tuple[bytes | None, bytes]] = field(default_factory=list)
+    forwards: list[tuple[bytes, bytes]] = field(default_factory=list)  # (case key, value)
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """The partition Kafka's default (murmur2) partitioner gives a case key."""
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+class CaseProcessor:
+    def __init__(
+        self,
+        store: CaseStore,
+        policies: PolicyLookup,
+        metrics: StreamMetrics,
+        *,
+        mode: Mode,
+        lateness: float,
+        partitions: int,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.policies = policies
+        self.metrics = metrics
+        self.mode = mode
+        self.lateness = lateness
+        self.partitions = partitions
+        self.wall_clock = wall_clock
+        self.watermarks: dict[int, float] = {}
+
+    def clock(self, partition: int) -> float | None:
+        """The partition's stream clock, or None in replay mode before its first event."""
+        if self.mode is Mode.LIVE:
+            return self.wall_clock()
+        return self.watermarks.get(partition)
+
+    def handle(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: dict[str, bytes],
+    ) -> Output:
+        """Handle one message of the events topic (at-least-once: it may come again)."""
+        out = Output()
+        if CONTROL_HEADER in headers:
+            self._control(partition, value, out)
+            return out
+        try:
+            event = decode_event(value if value is not None else b"")
+        except InvalidEvent as invalid:
+            self.metrics.reject(invalid.reason)
+            log.warning(
+                "invalid event sent to dead letters",
+                extra={
+                    "reason": invalid.reason,
+                    "topic": topic,
+                    "partition": partition,
+                    "offset": offset,
+                },
+            )
+            out.deadletters.append((key, _deadletter(invalid, topic, partition, offset, value)))
+            return out
+        case_key = event.case_key
+        if key != case_key.encode() and partition_for(case_key, self.partitions) != partition:
+            out.forwards.append((case_key.encode(), value or b""))  # re-keyed, handled there
+            return out
+        if self.mode is Mode.REPLAY:
+            mark = self.watermarks.get(partition)
+            self.watermarks[partition] = (
+                event.occurred_at if mark is None else max(mark, event.occurred_at)
+            )
+        clock = self.clock(partition)
+        assert clock is not None
+        step = on_event(
+            self.store.get(partition, case_key), event, clock, self.policies, self.lateness
+        )
+        self.store.put(partition, step.state)
+        self.metrics.apply(step.effects, step.decisions)
+        out.decisions.extend(step.decisions)
+        if event.kind is Kind.MESSAGE and _counted(step.effects):
+            self.metrics.mention(event.brand, event.platform, event.topic, event.lang)
+        if _counted(step.effects):
+            self.metrics.lag(event.platform, event.occurred_at, self.wall_clock())
+        out.decisions.extend(self.tick(partition))
+        return out
+
+    def tick(self, partition: int) -> list[Decision]:
+        """Run every case of ``partition`` that has work at its stream clock."""
+        clock = self.clock(partition)
+        if clock is None:
+            return []
+        decisions: list[Decision] = []
+        for state in self.store.due(partition, clock):
+            step = on_clock(state, clock, self.policies, self.lateness)
+            self.store.put(partition, step.state)
+            self.metrics.apply(step.effects, step.decisions)
+            decisions.extend(step.decisions)
+        return decisions
+
+    def _control(self, partition: int, value: bytes | None, out: Output) -> None:
+        advance_to = parse_clock_marker(value)
+        if advance_to is None:
+            log.warning("ignored a malformed clock marker", extra={"partition": partition})
+            return
+        if self.mode is Mode.REPLAY:
+            mark = self.watermarks.get(partition)
+            self.watermarks[partition] = advance_to if mark is None else max(mark, advance_to)
+            out.decisions.extend(self.tick(partition))
+
+
+def _counted(effects: Sequence[object]) -> bool:
+    """True when the machine took the event as new (not a duplicate)."""
+    return any(isinstance(e, Counted) and e.name is CountName.EVENTS for e in effects)
+
+
+def _deadletter(
+    invalid: InvalidEvent, topic: str, partition: int, offset: int, value: bytes | None
+) -> bytes:
+    return orjson.dumps(
+        {
+            "reason": invalid.reason,
+            "detail": invalid.detail,
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+            "value_b64": base64.b64encode(value or b"").decode(),
+        }
+    )
