@@ -279,6 +279,8 @@ EVENT_FIELDS: Final[tuple[FieldSpec, ...]] = (
     FieldSpec(
         "author_type", Rule.ENUM, "who wrote a reply", required_for=Kind.REPLY, enum=AuthorType
     ),
+    # The contract bounds event_id, thread_id and customer_id (1-256) but says only
+    # "string" for agent_id: any string is accepted, the 64 KiB limit bounds it.
     FieldSpec("agent_id", Rule.LENGTH, "the replying agent (never a metric label)"),
     FieldSpec("status", Rule.ENUM, "a state change", required_for=Kind.STATUS, enum=Status),
 )
@@ -307,7 +309,10 @@ def decode_event(raw: bytes | bytearray | memoryview | None) -> CareEvent:
 
 
 def event_from_dict(doc: Mapping[str, Any]) -> CareEvent:
-    """Validate an already parsed JSON object, field by field in table order."""
+    """Validate an already parsed JSON object, field by field in table order.
+
+    Raises :class:`InvalidEvent` with a field-level reason (step 5 of the module docstring).
+    """
     values: dict[str, Any] = {}
     kind: Kind | None = None
     for spec in EVENT_FIELDS:
