@@ -40,7 +40,7 @@ INVALID_LINES = [
             "customer_id": "c",
             "occurred_at": "2026-09-21 14:13:20",
         }
-    ).encode(),  # fmt: skip
+    ).encode(),
     b"\xff\xfe invalid utf-8",
 ]
 
@@ -86,7 +86,8 @@ def test_replay_equals_the_reference(broker: Broker, tmp_path: Path) -> None:
         assert len(by_id) == len(ref.decisions)
         missing = set(ref.decisions) - set(by_id)
         extra = set(by_id) - set(ref.decisions)
-        assert not missing and not extra, (sorted(missing)[:5], sorted(extra)[:5])
+        assert not missing, sorted(missing)[:5]
+        assert not extra, sorted(extra)[:5]
         for decision_id, want in ref.decisions.items():
             assert by_id[decision_id] == want
 
