@@ -19,7 +19,7 @@ import orjson
 from kafka.partitioner.default import murmur2
 
 from streams.cases import CaseStore
-from streams.clocks import Counted, CountName, Decision, PolicyLookup, on_clock, on_event
+from streams.clocks import CaseState, Counted, CountName, Decision, PolicyLookup, on_clock, on_event
 from streams.control import CONTROL_HEADER, parse_clock_marker
 from streams.errors import InvalidEvent
 from streams.events import Kind, decode_event
@@ -132,13 +132,7 @@ class CaseProcessor:
         clock = self.clock(partition)
         if clock is None:
             return []
-        decisions: list[Decision] = []
-        for state in self.store.due(partition, clock):
-            step = on_clock(state, clock, self.policies, self.lateness)
-            self.store.put(partition, step.state)
-            self.metrics.apply(step.effects, step.decisions)
-            decisions.extend(step.decisions)
-        return decisions
+        return self._run_clock(partition, self.store.due(partition, clock), clock)
 
     def _control(self, partition: int, value: bytes | None, out: Output) -> None:
         advance_to = parse_clock_marker(value)
@@ -148,7 +142,24 @@ class CaseProcessor:
         if self.mode is Mode.REPLAY:
             mark = self.watermarks.get(partition)
             self.watermarks[partition] = advance_to if mark is None else max(mark, advance_to)
-            out.decisions.extend(self.tick(partition))
+            out.decisions.extend(self._advance_all(partition))
+
+    def _advance_all(self, partition: int) -> list[Decision]:
+        """Move every case of the partition to its clock, due or not: rare (a replay's end),
+        and it leaves every case's horizon at the clock, so a restarted worker resumes the
+        partition's watermark exactly (see ``_restore_watermarks`` in streams.agents)."""
+        clock = self.clock(partition)
+        assert clock is not None
+        return self._run_clock(partition, list(self.store.cases(partition)), clock)
+
+    def _run_clock(self, partition: int, states: list[CaseState], clock: float) -> list[Decision]:
+        decisions: list[Decision] = []
+        for state in states:
+            step = on_clock(state, clock, self.policies, self.lateness)
+            self.store.put(partition, step.state)
+            self.metrics.apply(step.effects, step.decisions)
+            decisions.extend(step.decisions)
+        return decisions
 
 
 def _counted(effects: Sequence[object]) -> bool:

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from streams.clocks import Counted, CountName, Observed
-from streams.events import CareEvent, Kind
+from streams.events import CareEvent, Kind, Priority
 from streams.policy import PolicyBook
 from tests.e2e.logs import by_case
-from tests.streams.reference import expected
+from tests.streams.reference import ReferenceCase, expected
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
 
@@ -110,3 +110,57 @@ def compare_samples(observed: dict[Key, float], ref: Reference) -> list[str]:
 
 
 ROOT_POLICIES = str(Path(__file__).resolve().parents[2] / "deploy" / "policies.example.yaml")
+
+
+Labels = tuple[str, str, str]
+
+
+@dataclass
+class Gauges:
+    """The three case gauges, by (brand, platform, priority)."""
+
+    open: Counter[Labels] = field(default_factory=Counter)
+    awaiting: Counter[Labels] = field(default_factory=Counter)
+    oldest: dict[Labels, float] = field(default_factory=dict)
+
+
+def reference_gauges(
+    events: Sequence[CareEvent], policies: PolicyBook, lateness: float, clock: float
+) -> Gauges:
+    """The gauges at stream clock ``clock``: the reference walked to ``clock - lateness``."""
+    gauges = Gauges()
+    for case_events in by_case(list(events)).values():
+        first = case_events[0]
+        case = ReferenceCase(first.case_key, first.brand, first.platform, policies, lateness)
+        kept = list({e.event_id: e for e in reversed(case_events)}.values())[::-1]
+        for event in sorted(kept, key=lambda e: e.occurred_at):
+            case.fire_alarms_before(event.occurred_at)
+            case.handle(event)
+        case.fire_alarms_before(clock - lateness)
+        cycle = case.cycle
+        if cycle is None:
+            continue
+        labels = (first.brand, first.platform, (cycle.priority or Priority.NORMAL).value)
+        gauges.open[labels] += 1
+        gauges.awaiting[labels] += 0
+        gauges.oldest.setdefault(labels, 0.0)
+        if cycle.wait is not None:
+            gauges.awaiting[labels] += 1
+            gauges.oldest[labels] = max(gauges.oldest[labels], clock - cycle.wait.since)
+    return gauges
+
+
+def observed_gauges(samples: Sequence[dict[Key, float]]) -> Gauges:
+    """Gauges from several workers' /metrics: counts summed, oldest wait the maximum."""
+    gauges = Gauges()
+    for worker in samples:
+        for (name, labels), value in worker.items():
+            d = dict(labels)
+            key = (d.get("brand", ""), d.get("platform", ""), d.get("priority", ""))
+            if name == "carewatch_cases_open":
+                gauges.open[key] += int(value)
+            elif name == "carewatch_cases_awaiting_reply":
+                gauges.awaiting[key] += int(value)
+            elif name == "carewatch_oldest_awaiting_seconds":
+                gauges.oldest[key] = max(gauges.oldest.get(key, 0.0), value)
+    return gauges

@@ -1,0 +1,126 @@
+"""Several real workers: gauges across a rebalance, and a worker killed mid-replay."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from connectors.replay import ReplayReport, replay
+from deploy.localstack.processes import wait_until
+from streams.events import encode_event
+from streams.policy import load_policies
+from tests.conftest import Broker, make_topics
+from tests.e2e.expectations import (
+    ROOT_POLICIES,
+    observed_gauges,
+    reference,
+    reference_gauges,
+)
+from tests.e2e.logs import generate
+from tests.e2e.workers import WorkerProcess, read_topic
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+LATENESS = 60.0
+
+
+def _owned(workers: list[WorkerProcess]) -> list[int]:
+    owned = []
+    for w in workers:
+        h = w.health()
+        if h is None or h["status"] != "ok":
+            return []
+        owned.extend(h["partitions"])
+    return sorted(owned)
+
+
+def test_gauges_summed_over_two_workers_equal_the_reference_across_a_rebalance(
+    broker: Broker, tmp_path: Path
+) -> None:
+    topics = make_topics(broker, partitions=4)
+    events = generate(cases=500, seed=23, lateness=LATENESS)
+    until = max(e.occurred_at for e in events) + 3600  # some cases still wait then
+    want = reference_gauges(events, load_policies(ROOT_POLICIES), LATENESS, until)
+    assert sum(want.awaiting.values()) > 0
+
+    w1 = WorkerProcess(topics, tmp_path, "w1").start()
+    w2 = WorkerProcess(topics, tmp_path, "w2").start()
+    try:
+        assert wait_until(lambda: _owned([w1, w2]) == [0, 1, 2, 3], 120, 0.5), _owned([w1, w2])
+        replay(
+            [encode_event(e) for e in events],
+            bootstrap=broker.bootstrap,
+            topic=topics.events,
+            group=topics.group,
+            lateness=LATENESS,
+            until=until,
+            progress=False,
+        )
+        both = observed_gauges([w1.metrics(), w2.metrics()])
+        assert len(w1.health()["partitions"]) == 2  # type: ignore[index]
+        assert (both.open, both.awaiting) == (want.open, want.awaiting)
+        assert both.oldest == pytest.approx(want.oldest)
+
+        w2.stop()  # its partitions move to w1, which recovers them from the changelog
+        w1.wait_partitions(4, timeout=120)
+        alone = observed_gauges([w1.metrics()])
+        assert (alone.open, alone.awaiting) == (want.open, want.awaiting)
+        assert alone.oldest == pytest.approx(want.oldest)
+    finally:
+        w1.stop()
+        w2.stop()
+
+
+def test_a_worker_killed_mid_replay_loses_no_decision_and_decides_nothing_twice(
+    broker: Broker, tmp_path: Path
+) -> None:
+    topics = make_topics(broker, partitions=4)
+    events = generate(cases=1200, seed=5, lateness=LATENESS)
+    ref = reference(events, load_policies(ROOT_POLICIES), LATENESS)
+    first = WorkerProcess(topics, tmp_path, "w").start()
+    first.wait_partitions(4)
+    reports: list[ReplayReport] = []
+    sender = threading.Thread(
+        target=lambda: reports.append(
+            replay(
+                [encode_event(e) for e in events],
+                bootstrap=broker.bootstrap,
+                topic=topics.events,
+                group=topics.group,
+                lateness=LATENESS,
+                until=max(e.occurred_at for e in events) + 60 * 86400,
+                timeout=600,
+                progress=False,
+            )
+        )
+    )
+    sender.start()
+    second = WorkerProcess(topics, tmp_path, "w")
+    try:
+        # Kill it once it has taken in about a third of the cases, mid-stream.
+        assert wait_until(lambda: (first.health() or {}).get("cases", 0) > 400, 120, 0.05)
+        first.kill()
+        assert not reports, "the kill must land mid-replay"
+        second.start()
+        sender.join(timeout=600)
+        assert reports, "the replay did not finish"
+    finally:
+        first.stop()
+        second.stop()
+
+    produced = [json.loads(v) for _, v in read_topic(broker.bootstrap, topics.sla)]
+    by_id: dict[str, dict[str, object]] = {}
+    outcomes: dict[str, set[str]] = defaultdict(set)
+    for d in produced:
+        assert by_id.setdefault(d["decision_id"], d) == d, "a repeat must be the same decision"
+        deadline = d["decision_id"].rsplit("|", 1)[0]
+        if d["outcome"] != "warning":
+            outcomes[deadline].add(d["outcome"])
+    assert set(by_id) == set(ref.decisions)  # none lost, none invented
+    assert all(len(o) == 1 for o in outcomes.values())  # never both met and breached
+    for decision_id, want in ref.decisions.items():
+        assert by_id[decision_id] == want
