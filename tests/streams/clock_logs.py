@@ -98,6 +98,10 @@ class Log:
         self.events: list[CareEvent] = []
 
     def _add(self, minute: float, kind: Kind, **fields: object) -> CareEvent:
+        return self.add(T0 + minute * MIN, kind, **fields)
+
+    def add(self, instant: float, kind: Kind, **fields: object) -> CareEvent:
+        """An event at an absolute instant (POSIX seconds)."""
         event = CareEvent(
             event_id=str(fields.pop("event_id", f"e{len(self.events) + 1}")),
             kind=kind,
@@ -105,7 +109,7 @@ class Log:
             brand=self.brand,
             thread_id=self.thread,
             customer_id=self.customer,
-            occurred_at=T0 + minute * MIN,
+            occurred_at=instant,
             **fields,  # type: ignore[arg-type]
         )
         self.events.append(event)
@@ -191,10 +195,69 @@ def replay(
 
 
 def within_lateness(events: Sequence[CareEvent], delays: Sequence[float]) -> list[CareEvent]:
-    """Arrival order when each event arrives ``delays[i]`` (``< lateness``) after it
-    occurred: any two events swap only if they are less than the lateness apart."""
+    """Arrival order when each event arrives ``delays[i]`` (``<= lateness``) after it
+    occurred: any two events swap only if they are at most the lateness apart."""
     order = sorted(range(len(events)), key=lambda i: (events[i].occurred_at + delays[i], i))
     return [events[i] for i in order]
 
 
 # -- hypothesis strategies -------------------------------------------------------------
+
+NINE_TO_FIVE = NineToFive()
+GAPS = st.one_of(
+    st.just(0),
+    st.integers(0, 24).map(lambda fives: fives * 300),  # round gaps: instants coincide
+    st.integers(0, 90),
+    st.integers(0, 3600),
+    st.integers(0, int(8 * HOUR)),
+    st.integers(0, int(2 * DAY)),
+)
+PRIORITIES = st.sampled_from([None, None, None, *Priority])
+TARGETS = st.sampled_from([None, 60.0, 300.0, 900.0, HOUR, 4 * HOUR, DAY])
+
+
+@st.composite
+def case_logs(draw: st.DrawFn, max_events: int = 24) -> list[CareEvent]:
+    """One case's events in occurred_at order (ties possible), with repeats mixed in
+    (each after its original, so the first arrival of every id is in order)."""
+    log = Log()
+    instant = T0 + draw(
+        st.integers(0, 24 * 12).map(lambda fives: fives * 300) | st.integers(0, int(DAY))
+    )
+    for _ in range(draw(st.integers(1, max_events))):
+        instant += draw(GAPS)
+        kind = draw(st.sampled_from([Kind.MESSAGE] * 4 + [Kind.REPLY] * 4 + [Kind.STATUS] * 2))
+        priority = draw(PRIORITIES)
+        if kind is Kind.MESSAGE:
+            log.add(instant, kind, priority=priority)
+        elif kind is Kind.REPLY:
+            author = draw(st.sampled_from([AuthorType.HUMAN] * 3 + [*AuthorType]))
+            visibility = draw(st.sampled_from([Visibility.PUBLIC] * 3 + [*Visibility]))
+            log.add(instant, kind, priority=priority, author_type=author, visibility=visibility)
+        else:
+            log.add(instant, kind, priority=priority, status=draw(st.sampled_from(Status)))
+    events = log.events
+    repeats = draw(st.lists(st.tuples(st.integers(0), st.integers(0)), max_size=3))
+    for original, later in repeats:  # a repeat arrives some time after the original
+        index = original % len(events)
+        events.insert(index + 1 + later % (len(events) - index), events[index])
+    return events
+
+
+@st.composite
+def policies(draw: st.DrawFn) -> Book:
+    """A default policy and up to two per-priority ones, with every option in play."""
+
+    def one() -> Policy:
+        return policy(
+            draw(TARGETS),
+            draw(TARGETS),
+            draw(TARGETS),
+            warn_before=draw(st.sampled_from([None, 0.0, 60.0, 600.0, 1200.0])),
+            calendar=draw(st.sampled_from([ALWAYS_OPEN, NINE_TO_FIVE])),
+            bots=draw(st.booleans()),
+            auto=draw(st.sampled_from([None, None, 600.0, HOUR, DAY])),
+        )
+
+    overrides = draw(st.lists(st.sampled_from(Priority), max_size=2, unique=True))
+    return Book(one(), {priority: one() for priority in overrides})

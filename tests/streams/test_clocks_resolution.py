@@ -91,7 +91,11 @@ def test_a_customer_message_cancels_the_auto_resolution() -> None:
     log.message(0)
     log.reply(10)
     log.message(30)
-    log.reply(40)
+    out = replay(log.events, book(policy(resolution=None, auto=60 * MIN)))
+    assert resolutions(out.effects) == []
+    assert out.state is not None
+    assert out.state.is_open
+    log.reply(40)  # the next qualifying reply arms it again
     out = replay(log.events, book(policy(auto=60 * MIN)))
     assert ("resolution", 1, "met", 100) in out.short()
     assert resolutions(out.effects) == [(40 * MIN, How.AUTO)]
@@ -130,6 +134,17 @@ def test_pending_pauses_the_resolution_clock_and_pushes_its_deadline() -> None:
     ]
     assert out.short()[-2][3] == 330  # warning at 360 - 30
     assert resolutions(out.effects) == [(335 * MIN, How.STATUS)]  # calendar time, pause included
+
+
+def test_a_warning_given_before_a_pause_is_not_repeated_after_it() -> None:
+    log = Log()
+    log.message(0)
+    log.reply(5)
+    log.status(220, Status.PENDING)  # after the warning at 210
+    log.message(300)
+    out = replay(log.events, book(policy(warn_before=30 * MIN)))
+    resolution = [(d.outcome, d.deadline) for d in out.decisions if d.sla is Sla.RESOLUTION]
+    assert resolution == [("warning", at(240)), ("breached", at(320))]
 
 
 def test_no_resolution_breach_or_warning_while_paused() -> None:

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from streams.clocks import CaseMismatch, CaseState, Decision, Outcome, Sla, on_clock, on_event
-from streams.events import AuthorType, Priority, Status
+from streams.events import AuthorType, Kind, Priority, Status
 from tests.streams.clock_logs import (
     DAY,
     LATENESS,
@@ -58,7 +58,7 @@ def test_a_state_restored_mid_log_continues_exactly_as_the_original() -> None:
 
 def test_the_stored_state_holds_no_event_ids_or_text() -> None:
     log = Log()
-    log._add(0, log.message(0).kind, event_id="e-very-secret", text="my phone is broken")
+    log.add(at(0), Kind.MESSAGE, event_id="e-very-secret", text="my phone is broken")
     state = replay(log.events, book(), end=at(0)).state
     assert state is not None
     stored = orjson.dumps(state.to_dict())
