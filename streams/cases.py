@@ -133,7 +133,9 @@ class CaseStore:
         for partition in partitions:
             for key in self._cases.pop(partition, {}):
                 self._dirty.pop(key, None)
-                self._expired.pop(key, None)
+            # Expired cases are no longer in _cases: their pending deletes go by partition.
+            for key in [k for k, p in self._expired.items() if p == partition]:
+                del self._expired[key]
             self.index.drop_partition(partition)
 
     def __iter__(self) -> Iterator[tuple[int, CaseState]]:
