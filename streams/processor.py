@@ -89,7 +89,7 @@ class CaseProcessor:
             self._control(partition, value, out)
             return out
         try:
-            event = decode_event(value if value is not None else b"")
+            event = decode_event(value)  # a tombstone (None) is bad_encoding, as documented
         except InvalidEvent as invalid:
             self.metrics.reject(invalid.reason)
             log.warning(
