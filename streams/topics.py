@@ -30,11 +30,7 @@ def ensure_topics(
     try:
         existing = _partition_counts(admin, [s.name for s in specs])
         for spec in specs:
-            have = existing.get(spec.name)
-            if have is not None and have != spec.partitions:
-                raise TopicMismatch(
-                    f"topic {spec.name} has {have} partitions, configured {spec.partitions}"
-                )
+            _check(spec, existing.get(spec.name))
         wanted = [s for s in specs if s.name not in existing]
         created = []
         for spec in wanted:
@@ -42,13 +38,22 @@ def ensure_topics(
                 spec.name, spec.partitions, spec.replication, topic_configs=dict(spec.config)
             )
             try:
-                admin.create_topics([topic], timeout_ms=timeout_ms)
+                # The broker answers before its metadata shows the topic: wait for that too.
+                admin.create_topics([topic], timeout_ms=timeout_ms, wait_for_metadata=True)
                 created.append(spec.name)
-            except TopicAlreadyExistsError:  # created meanwhile by another process
-                pass
+            except TopicAlreadyExistsError:  # created meanwhile, maybe with another count
+                admin.wait_for_topics([spec.name], timeout_ms)
+                _check(spec, _partition_counts(admin, [spec.name]).get(spec.name))
         return created
     finally:
         admin.close()
+
+
+def _check(spec: TopicSpec, have: int | None) -> None:
+    if have is not None and have != spec.partitions:
+        raise TopicMismatch(
+            f"topic {spec.name} has {have} partitions, configured {spec.partitions}"
+        )
 
 
 def _partition_counts(admin: KafkaAdminClient, names: list[str]) -> dict[str, int]:
