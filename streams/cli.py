@@ -61,11 +61,13 @@ def _topics(args: argparse.Namespace) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     import atexit
+    import logging
     import os
     from pathlib import Path
 
     from faust.worker import Worker as FaustWorker
 
+    from streams import logs
     from streams.app import build_worker
     from streams.policy import load_policies
     from streams.settings import Settings
@@ -79,9 +81,23 @@ def _worker(args: argparse.Namespace) -> int:
         store=args.store,
         data_dir=args.data_dir,
     )
+    logs.setup(args.loglevel)
     policies = load_policies(settings.policy_file)  # a bad file fails here, naming the field
     ensure_topics(settings.bootstrap, settings.topics)
     worker = build_worker(settings, policies)
+    logging.getLogger("carewatch.worker").info(
+        "worker starting",
+        extra={
+            "mode": settings.mode,
+            "bootstrap": settings.bootstrap,
+            "events_topic": settings.events_topic,
+            "partitions": settings.partitions,
+            "store": settings.store,
+            "policy_file": settings.policy_file,
+            "lateness": settings.lateness,
+            "web": f"http://{settings.web_host}:{settings.web_port}",
+        },
+    )
     sd_dir = settings.prometheus_sd_dir or str(
         Path(os.environ.get("CAREWATCH_HOME", ".carewatch")) / "prometheus" / "targets"
     )

@@ -107,10 +107,9 @@ def _format_storage(node: KafkaNode) -> None:
         node,
         "kafka.tools.StorageTool",
         "format",
-        "-t",
-        cluster_id,
-        "-c",
-        str(node.home / "server.properties"),
+        # "=" form: a base64 id may start with "-", which would read as an option.
+        f"--cluster-id={cluster_id}",
+        f"--config={node.home / 'server.properties'}",
     )
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
     if result.returncode != 0:
