@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -102,3 +104,15 @@ def test_a_bad_port_setting_names_the_variable() -> None:
         StackConfig.from_env({"CAREWATCH_KAFKA_PORT": "ninety"})
     with pytest.raises(ConfigError, match="CAREWATCH_PROMETHEUS_PORT"):
         StackConfig.from_env({"CAREWATCH_PROMETHEUS_PORT": "70000"})
+
+
+def test_storage_formats_with_a_cluster_id_that_starts_with_a_dash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One base64 cluster id in 64 starts with "-"; it once read as an option (flaky start).
+    dash_first = uuid.UUID(bytes=base64.urlsafe_b64decode("-" + "A" * 21 + "=="))
+    monkeypatch.setattr(kafka.uuid, "uuid4", lambda: dash_first)
+    node = kafka.KafkaNode(tmp_path, free_port(), free_port(), default_cache_dir())
+    (tmp_path / "server.properties").write_text(node.server_properties())
+    kafka._format_storage(node)
+    assert "cluster.id=-AAAA" in (tmp_path / "data" / "meta.properties").read_text()
