@@ -44,7 +44,8 @@ def build_worker(settings: Settings, policies: PolicyBook) -> Worker:
     app = faust.App(
         settings.app_id,
         broker=_broker_url(settings.bootstrap),
-        store="rocksdb://" if settings.store == "rocksdb" else "memory://",
+        # carewatch-rocksdb: RocksDB filing keys by their changelog partition (streams/stores.py)
+        store="carewatch-rocksdb://" if settings.store == "rocksdb" else "memory://",
         datadir=str(Path(settings.data_dir).absolute()),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication,

@@ -53,9 +53,10 @@ def _topics(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env(bootstrap=args.bootstrap, partitions=args.partitions)
     created = ensure_topics(settings.bootstrap, settings.topics)
+    width = max(len(spec.name) for spec in settings.topics) + 2
     for spec in settings.topics:
         mark = "created" if spec.name in created else "exists"
-        print(f"{spec.name:<24}{spec.partitions} partitions  {mark}")
+        print(f"{spec.name:<{width}}{spec.partitions} partitions  {mark}")
     return 0
 
 

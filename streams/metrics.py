@@ -138,8 +138,13 @@ class StreamMetrics:
             self.reopened.labels(c.brand, c.platform, priority).inc()
 
     def mention(self, brand: str, platform: str, topic: str | None, lang: str | None) -> None:
-        """Count one customer message under a bounded topic and language (``other`` otherwise)."""
-        language = lang if lang in self.languages else "other"
+        """Count one customer message under a bounded topic and language (``other`` otherwise).
+
+        A BCP 47 tag counts under its primary language subtag, case-insensitively
+        (``en-US`` and ``EN`` are ``en``), when that is a configured language.
+        """
+        primary = lang.split("-", 1)[0].lower() if lang else None
+        language = primary if primary in self.languages else "other"
         self.mentions.labels(brand, platform, topic or "other", language).inc()
 
     def reject(self, reason: str) -> None:
@@ -148,6 +153,27 @@ class StreamMetrics:
     def lag(self, platform: str, occurred_at: float, now: float | None = None) -> None:
         seconds = (time.time() if now is None else now) - occurred_at
         self.event_lag.labels(platform).observe(max(0.0, seconds))
+
+
+class ConnectorMetrics:
+    """A connector's series: events written, errors (each retried), and whether it is up."""
+
+    def __init__(self, registry: CollectorRegistry, connector: str) -> None:
+        self.connector = connector
+        self._events = _counter("carewatch_connector_events_total", registry)
+        self._errors = _counter("carewatch_connector_errors_total", registry)
+        self._up = _gauge("carewatch_connector_up", registry)
+        self._up.labels(connector).set(0)
+
+    def wrote(self, platform: str, n: int = 1) -> None:
+        self._events.labels(self.connector, platform).inc(n)
+
+    def error(self, reason: str) -> None:
+        """``reason`` must be a short code from a fixed set (never an exception's text)."""
+        self._errors.labels(self.connector, reason).inc()
+
+    def up(self, connected: bool) -> None:
+        self._up.labels(self.connector).set(1 if connected else 0)
 
 
 class CaseView(Protocol):

@@ -6,6 +6,7 @@ be used fails at start-up with :class:`ConfigError` naming the variable.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -66,17 +67,18 @@ class Settings:
         """Defaults, then ``CAREWATCH_<FIELD>`` variables, then keyword ``overrides``."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
+        given = {k: v for k, v in overrides.items() if v is not None}
         for f in fields(cls):
             var = f"CAREWATCH_{f.name.upper()}"
-            if var in env:
+            if var in env and f.name not in given:  # a flag wins over the environment
                 values[f.name] = _PARSERS.get(f.name, _text)(var, env[var])
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        values.update(given)
         settings = cls(**values)
         settings.validate()
         return settings
 
     def validate(self) -> None:
-        if not re.fullmatch(r"[^\s,]+:\d{1,5}(,[^\s,]+:\d{1,5})*", self.bootstrap):
+        if not all(_server(x) for x in self.bootstrap.split(",")):
             raise ConfigError(
                 "CAREWATCH_BOOTSTRAP", f"expected host:port[,host:port...], got {self.bootstrap!r}"
             )
@@ -90,18 +92,27 @@ class Settings:
             if getattr(self, name) < 1:
                 raise ConfigError(f"CAREWATCH_{name.upper()}", "must be at least 1")
         for name in ("lateness", "retention", "tick_interval", "checkpoint_interval"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"CAREWATCH_{name.upper()}", "must be a positive number of seconds")
+            if not 0 < getattr(self, name) < math.inf:  # also refuses nan
+                raise ConfigError(
+                    f"CAREWATCH_{name.upper()}", "must be a positive number of seconds"
+                )
         _choice("CAREWATCH_MODE", self.mode, ("live", "replay"))
         _choice("CAREWATCH_STORE", self.store, ("memory", "rocksdb"))
         if not 0 <= self.web_port <= 65535:
             raise ConfigError("CAREWATCH_WEB_PORT", f"port out of range 0-65535: {self.web_port}")
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", self.app_id):
-            raise ConfigError("CAREWATCH_APP_ID", f"not a usable consumer group id: {self.app_id!r}")
+            raise ConfigError(
+                "CAREWATCH_APP_ID", f"not a usable consumer group id: {self.app_id!r}"
+            )
 
     @property
     def language_set(self) -> frozenset[str]:
         return frozenset(x.strip() for x in self.languages.split(",") if x.strip())
+
+
+def _server(text: str) -> bool:
+    match = re.fullmatch(r"[^\s,:]+:(\d{1,5})", text)
+    return match is not None and int(match.group(1)) <= 65535
 
 
 def _choice(var: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -75,13 +75,17 @@ def test_gauges_summed_over_two_workers_equal_the_reference_across_a_rebalance(
         w2.stop()
 
 
+@pytest.mark.parametrize("store", ["memory", "rocksdb"])
 def test_a_worker_killed_mid_replay_loses_no_decision_and_decides_nothing_twice(
-    broker: Broker, tmp_path: Path
+    broker: Broker, tmp_path: Path, store: str
 ) -> None:
+    """The restarted worker recovers its table from the changelog (memory) or from its
+    local RocksDB plus the changelog (rocksdb; faust#176 is about such recoveries)."""
     topics = make_topics(broker, partitions=4)
     events = generate(cases=1200, seed=5, lateness=LATENESS)
     ref = reference(events, load_policies(ROOT_POLICIES), LATENESS)
-    first = WorkerProcess(topics, tmp_path, "w").start()
+    env = {"CAREWATCH_STORE": store}
+    first = WorkerProcess(topics, tmp_path, "w", env=env).start()
     first.wait_partitions(4)
     reports: list[ReplayReport] = []
     sender = threading.Thread(
@@ -99,7 +103,7 @@ def test_a_worker_killed_mid_replay_loses_no_decision_and_decides_nothing_twice(
         )
     )
     sender.start()
-    second = WorkerProcess(topics, tmp_path, "w")
+    second = WorkerProcess(topics, tmp_path, "w", env=env)
     try:
         # Kill it once it has taken in about a third of the cases, mid-stream.
         assert wait_until(lambda: (first.health() or {}).get("cases", 0) > 400, 120, 0.05)

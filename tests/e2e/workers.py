@@ -25,7 +25,14 @@ ROOT = Path(__file__).resolve().parents[2]
 class WorkerProcess:
     """One worker subprocess on the test's own topics, consumer group and state folder."""
 
-    def __init__(self, topics: TestTopics, home: Path, name: str, mode: str = "replay") -> None:
+    def __init__(
+        self,
+        topics: TestTopics,
+        home: Path,
+        name: str,
+        mode: str = "replay",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.topics = topics
         self.home = home
         self.name = name
@@ -44,6 +51,7 @@ class WorkerProcess:
             "CAREWATCH_DATA_DIR": str(home / name),
             "CAREWATCH_WEB_PORT": str(self.port),
             "CAREWATCH_PROMETHEUS_SD_DIR": str(home / "no-prometheus"),
+            **(env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -150,11 +150,6 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
     assert "usage: carewatch" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="streams/cli.py pads topic names to 24 columns with no separator, so a longer "
-    "name runs into its partition count ('care.events.v1.abcdef12343 partitions')",
-)
 def test_a_long_topic_name_stays_apart_from_its_partition_count(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -13,7 +13,15 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from streams.clocks import Counted, CountName, Decision, How, Observed, Outcome, Sla, on_event
 from streams.events import CareEvent, Kind, Priority
-from streams.metrics import BASE_BUCKETS, SERIES, CaseGauges, CaseView, StreamMetrics, reply_buckets
+from streams.metrics import (
+    BASE_BUCKETS,
+    SERIES,
+    CaseGauges,
+    CaseView,
+    ConnectorMetrics,
+    StreamMetrics,
+    reply_buckets,
+)
 from streams.policy import Policy, PolicyBook, Targets
 
 CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "CONTRACT.md"
@@ -216,6 +224,8 @@ def test_decisions_are_counted_by_priority_sla_and_outcome() -> None:
         (None, "en", "other", "en"),
         (None, None, "other", "other"),
         ("network", "other", "network", "other"),
+        ("billing", "en-US", "billing", "en"),  # a BCP 47 tag counts under its language
+        ("billing", "RU", "billing", "ru"),  # tags are case-insensitive
     ],
 )
 def test_mentions_bound_topic_and_language(
@@ -397,3 +407,25 @@ def test_a_case_state_is_a_case_view() -> None:
     registry = gauges([(1500.0, [state])])
     assert gauge(registry, "cases_open", "du", "x", "high") == 1
     assert gauge(registry, "oldest_awaiting_seconds", "du", "x", "high") == 500.0
+
+
+def test_connector_series_start_down_and_count_by_bounded_labels() -> None:
+    registry = CollectorRegistry()
+    connector = ConnectorMetrics(registry, "x")
+    assert registry.get_sample_value("carewatch_connector_up", {"connector": "x"}) == 0
+    connector.up(True)
+    connector.wrote("x", 3)
+    connector.error("rate_limited")
+    assert registry.get_sample_value("carewatch_connector_up", {"connector": "x"}) == 1
+    assert (
+        registry.get_sample_value(
+            "carewatch_connector_events_total", {"connector": "x", "platform": "x"}
+        )
+        == 3
+    )
+    assert (
+        registry.get_sample_value(
+            "carewatch_connector_errors_total", {"connector": "x", "reason": "rate_limited"}
+        )
+        == 1
+    )

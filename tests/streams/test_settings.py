@@ -170,3 +170,24 @@ def test_an_invalid_value_raises_config_error_naming_the_variable(var: str, raw:
     assert err.value.field == var
     assert str(err.value).startswith(f"{var}: ")
     assert isinstance(err.value, CarewatchError)  # the CLI turns it into exit code 2
+
+
+@pytest.mark.parametrize(
+    ("var", "raw"),
+    [
+        ("CAREWATCH_LATENESS", "inf"),
+        ("CAREWATCH_RETENTION", "nan"),
+        ("CAREWATCH_TICK_INTERVAL", "infinity"),
+        ("CAREWATCH_BOOTSTRAP", "127.0.0.1:99999"),
+        ("CAREWATCH_BOOTSTRAP", "127.0.0.1:9092,:9093"),
+    ],
+)
+def test_unusable_edge_values_are_refused(var: str, raw: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({var: raw})
+    assert error.value.field == var
+
+
+def test_a_flag_wins_over_a_bad_environment_value() -> None:
+    settings = Settings.from_env({"CAREWATCH_PARTITIONS": "many"}, partitions=3)
+    assert settings.partitions == 3
