@@ -53,6 +53,8 @@ def build_worker(settings: Settings, policies: PolicyBook) -> Worker:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         table_standby_replicas=0,
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_in_thread=False,

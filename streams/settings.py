@@ -48,6 +48,7 @@ class Settings:
     data_dir: str = ".carewatch/worker"
     web_host: str = "127.0.0.1"
     web_port: int = 6066
+    session_timeout: float = 60.0  # a silent worker loses its partitions after this, seconds
     tick_interval: float = 1.0  # live mode: how often deadlines are checked, seconds
     checkpoint_interval: float = 1.0  # how often states reach the changelog, seconds
     checkpoint_events: int = 5000  # ... or after this many events, whichever first
@@ -91,7 +92,13 @@ class Settings:
         for name in ("partitions", "replication", "checkpoint_events"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"CAREWATCH_{name.upper()}", "must be at least 1")
-        for name in ("lateness", "retention", "tick_interval", "checkpoint_interval"):
+        for name in (
+            "lateness",
+            "retention",
+            "session_timeout",
+            "tick_interval",
+            "checkpoint_interval",
+        ):
             if not 0 < getattr(self, name) < math.inf:  # also refuses nan
                 raise ConfigError(
                     f"CAREWATCH_{name.upper()}", "must be a positive number of seconds"
@@ -145,6 +152,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "checkpoint_events": _integer,
     "lateness": _number,
     "retention": _number,
+    "session_timeout": _number,
     "tick_interval": _number,
     "checkpoint_interval": _number,
 }

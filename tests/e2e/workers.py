@@ -51,6 +51,7 @@ class WorkerProcess:
             "CAREWATCH_DATA_DIR": str(home / name),
             "CAREWATCH_WEB_PORT": str(self.port),
             "CAREWATCH_PROMETHEUS_SD_DIR": str(home / "no-prometheus"),
+            "CAREWATCH_SESSION_TIMEOUT": "10",  # a killed worker's partitions move in 10 s
             **(env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None
