@@ -83,12 +83,11 @@ def on_event(
         effects.append(Counted(CountName.LATE, state.brand, state.platform))
 
     ctx = Context(state, policies, lateness, _NEVER if applied is None else applied)
-    timeline_event = TimelineEvent.of(event, state.seq)
+    # Every pending event is at or after the applied horizon and every timer before it
+    # has fired, so a straggler (older than the horizon) sorts first and is applied at
+    # once by _advance, on the current state: "applied in arrival order".
+    bisect.insort(state.pending, TimelineEvent.of(event, state.seq), key=_order)
     state.seq += 1
-    if applied is not None and event.occurred_at < applied:
-        apply_event(ctx, timeline_event)  # a straggler: applied now, in arrival order
-    else:
-        bisect.insort(state.pending, timeline_event, key=_order)
     _advance(ctx, clock - lateness)
     effects.extend(ctx.effects)
     return Step(state, ctx.decisions, effects)

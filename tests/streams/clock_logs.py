@@ -194,10 +194,14 @@ def replay(
     return out
 
 
-def within_lateness(events: Sequence[CareEvent], delays: Sequence[float]) -> list[CareEvent]:
+def within_lateness(
+    events: Sequence[CareEvent], delays: Sequence[float], ties: Sequence[int] | None = None
+) -> list[CareEvent]:
     """Arrival order when each event arrives ``delays[i]`` (``<= lateness``) after it
-    occurred: any two events swap only if they are at most the lateness apart."""
-    order = sorted(range(len(events)), key=lambda i: (events[i].occurred_at + delays[i], i))
+    occurred: any two events swap only if they are at most the lateness apart.
+    Events arriving at the same instant come in ``ties`` order (default: log order)."""
+    rank = ties if ties is not None else range(len(events))
+    order = sorted(range(len(events)), key=lambda i: (events[i].occurred_at + delays[i], rank[i]))
     return [events[i] for i in order]
 
 
@@ -214,18 +218,27 @@ GAPS = st.one_of(
 )
 PRIORITIES = st.sampled_from([None, None, None, *Priority])
 TARGETS = st.sampled_from([None, 60.0, 300.0, 900.0, HOUR, 4 * HOUR, DAY])
+WARNINGS = st.sampled_from([None, 0.0, 60.0, 600.0, 1200.0])
+AUTO = st.sampled_from([None, None, 600.0, HOUR, DAY])
+
+# A coarse grid, where instants coincide often: every tie rule is exercised.
+GRID_GAPS = st.integers(0, 6).map(lambda fives: fives * 300)
+GRID_TARGETS = st.sampled_from([None, 300.0, 600.0, 900.0, 1800.0])
+GRID_WARNINGS = st.sampled_from([None, 300.0, 600.0])
+GRID_AUTO = st.sampled_from([None, 300.0, 600.0, 900.0])
 
 
 @st.composite
-def case_logs(draw: st.DrawFn, max_events: int = 24) -> list[CareEvent]:
+def case_logs(draw: st.DrawFn, max_events: int = 24, *, grid: bool = False) -> list[CareEvent]:
     """One case's events in occurred_at order (ties possible), with repeats mixed in
     (each after its original, so the first arrival of every id is in order)."""
     log = Log()
     instant = T0 + draw(
         st.integers(0, 24 * 12).map(lambda fives: fives * 300) | st.integers(0, int(DAY))
     )
+    gaps = GRID_GAPS if grid else GAPS
     for _ in range(draw(st.integers(1, max_events))):
-        instant += draw(GAPS)
+        instant += draw(gaps)
         kind = draw(st.sampled_from([Kind.MESSAGE] * 4 + [Kind.REPLY] * 4 + [Kind.STATUS] * 2))
         priority = draw(PRIORITIES)
         if kind is Kind.MESSAGE:
@@ -245,18 +258,21 @@ def case_logs(draw: st.DrawFn, max_events: int = 24) -> list[CareEvent]:
 
 
 @st.composite
-def policies(draw: st.DrawFn) -> Book:
+def policies(draw: st.DrawFn, *, grid: bool = False) -> Book:
     """A default policy and up to two per-priority ones, with every option in play."""
+    targets = GRID_TARGETS if grid else TARGETS
+    warnings = GRID_WARNINGS if grid else WARNINGS
+    auto = GRID_AUTO if grid else AUTO
 
     def one() -> Policy:
         return policy(
-            draw(TARGETS),
-            draw(TARGETS),
-            draw(TARGETS),
-            warn_before=draw(st.sampled_from([None, 0.0, 60.0, 600.0, 1200.0])),
+            draw(targets),
+            draw(targets),
+            draw(targets),
+            warn_before=draw(warnings),
             calendar=draw(st.sampled_from([ALWAYS_OPEN, NINE_TO_FIVE])),
             bots=draw(st.booleans()),
-            auto=draw(st.sampled_from([None, None, 600.0, HOUR, DAY])),
+            auto=draw(auto),
         )
 
     overrides = draw(st.lists(st.sampled_from(Priority), max_size=2, unique=True))

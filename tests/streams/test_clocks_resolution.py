@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from streams.clocks import How, Observed, Sla
-from streams.events import Status
+from streams.events import AuthorType, Status, Visibility
 from tests.streams.clock_logs import (
     HOUR,
     LATENESS,
@@ -99,6 +99,17 @@ def test_a_customer_message_cancels_the_auto_resolution() -> None:
     out = replay(log.events, book(policy(auto=60 * MIN)))
     assert ("resolution", 1, "met", 100) in out.short()
     assert resolutions(out.effects) == [(40 * MIN, How.AUTO)]
+
+
+def test_only_qualifying_replies_arm_the_auto_resolution() -> None:
+    log = Log()
+    log.message(0)
+    log.reply(10, AuthorType.BOT)
+    log.reply(11, visibility=Visibility.INTERNAL)
+    out = replay(log.events, book(policy(resolution=None, auto=60 * MIN)))
+    assert resolutions(out.effects) == []
+    out = replay(log.events, book(policy(resolution=None, auto=60 * MIN, bots=True)))
+    assert resolutions(out.effects) == [(10 * MIN, How.AUTO)]
 
 
 def test_auto_resolution_known_after_the_deadline_does_not_undo_the_breach() -> None:
