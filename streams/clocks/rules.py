@@ -9,7 +9,6 @@ what is applied when. Durations are clamped at zero, so an event applied out of 
 
 from __future__ import annotations
 
-import math
 from typing import Protocol
 
 from streams.calendar import Calendar
@@ -23,7 +22,13 @@ from streams.clocks.decisions import (
     Outcome,
     Sla,
 )
-from streams.clocks.state import CaseState, ReplyClock, ResolutionClock
+from streams.clocks.sla_clocks import (
+    ReplyClock,
+    ResolutionClock,
+    start_reply_clock,
+    start_resolution_clock,
+)
+from streams.clocks.state import CaseState
 from streams.clocks.timeline import TimelineEvent, Timer
 from streams.events import Kind, Priority, Status, Visibility
 from streams.policy import Policy
@@ -120,7 +125,7 @@ def _on_message(ctx: Context, event: TimelineEvent) -> None:
     _raise_priority(state, event.priority)
     res.auto_reply_at = None  # the customer wrote: no auto-resolution from earlier replies
     if res.running_since is None:
-        _resume(ctx, res, at)
+        res.resume(ctx.calendar(res.priority), at)
     if state.reply is None:
         if state.first_done:
             state.next_n += 1
@@ -143,10 +148,8 @@ def _on_reply(ctx: Context, event: TimelineEvent) -> None:
         state.reply = None
         if clock.sla is Sla.FIRST_REPLY:
             state.first_done = True
-    if (event.by_human or res.bots_count) and res.auto_after is not None:
-        res.auto_reply_at = at
-        res.auto_elapsed = _elapsed(ctx, res, at)
-        res.auto_deadline = _deadline_at(ctx, res, at)
+    if event.by_human or res.bots_count:
+        res.arm_auto_resolution(ctx.calendar(res.priority), at)
 
 
 def _on_status(ctx: Context, event: TimelineEvent) -> None:
@@ -161,9 +164,9 @@ def _on_status(ctx: Context, event: TimelineEvent) -> None:
         _resolve(ctx, res, How.STATUS, at, at)
     elif status is Status.PENDING:
         if res.running_since is not None:
-            _pause(ctx, res, at)
+            res.pause(ctx.calendar(res.priority), at)
     elif status in (Status.OPEN, Status.REOPENED) and res.running_since is None:
-        _resume(ctx, res, at)
+        res.resume(ctx.calendar(res.priority), at)
 
 
 def _raise_priority(state: CaseState, stated: Priority | None) -> None:
@@ -183,98 +186,18 @@ def _open_cycle(ctx: Context, event: TimelineEvent, *, by_message: bool) -> None
         ctx.effects.append(
             Counted(CountName.REOPENED, state.brand, state.platform, priority=state.priority)
         )
-    state.resolution = _start_resolution(ctx, at)
+    priority = state.priority
+    state.resolution = start_resolution_clock(ctx.policy(priority), priority, at)
     if by_message:
         state.reply = _start_reply(ctx, Sla.FIRST_REPLY, 1, at)
 
 
-# -- clocks ----------------------------------------------------------------------
-
-
-def _schedule(
-    calendar: Calendar, start: float, target: float | None
-) -> tuple[float | None, float | None]:
-    """(target, deadline); a deadline the calendar never reaches means no SLA."""
-    if target is None:
-        return None, None
-    deadline = calendar.add(start, max(0.0, target))
-    return (target, deadline) if math.isfinite(deadline) else (None, None)
-
-
-def _warning(deadline: float | None, warn_before: float | None, start: float) -> float | None:
-    """``deadline - warn_before``, not before the clock (re)started, and before the deadline."""
-    if deadline is None or warn_before is None or warn_before <= 0:
-        return None
-    warn_at = max(deadline - warn_before, start)
-    return warn_at if warn_at < deadline else None
-
-
 def _start_reply(ctx: Context, sla: Sla, n: int, at: float) -> ReplyClock:
     priority = ctx.state.priority
-    policy = ctx.policy(priority)
-    targets = policy.targets
-    wanted = targets.first_reply if sla is Sla.FIRST_REPLY else targets.next_reply
-    target, deadline = _schedule(policy.calendar, at, wanted)
-    return ReplyClock(
-        sla=sla,
-        n=n,
-        priority=priority,
-        started_at=at,
-        target=target,
-        deadline=deadline,
-        warn_at=_warning(deadline, policy.warn_before, at),
-        bots_count=policy.bot_replies_count,
-    )
+    return start_reply_clock(ctx.policy(priority), sla, n, priority, at)
 
 
-def _start_resolution(ctx: Context, at: float) -> ResolutionClock:
-    priority = ctx.state.priority
-    policy = ctx.policy(priority)
-    target, deadline = _schedule(policy.calendar, at, policy.targets.resolution)
-    return ResolutionClock(
-        priority=priority,
-        started_at=at,
-        target=target,
-        warn_before=policy.warn_before,
-        auto_after=policy.auto_resolve_after,
-        bots_count=policy.bot_replies_count,
-        running_since=at,
-        deadline=deadline,
-        warn_at=_warning(deadline, policy.warn_before, at),
-    )
-
-
-def _elapsed(ctx: Context, res: ResolutionClock, at: float) -> float:
-    """Business seconds on the resolution clock at ``at``, paused time left out."""
-    if res.running_since is None:
-        return res.accrued
-    return res.accrued + ctx.calendar(res.priority).between(res.running_since, at)
-
-
-def _deadline_at(ctx: Context, res: ResolutionClock, at: float) -> float | None:
-    """The resolution deadline; while paused, as if the clock resumed at ``at``."""
-    if res.target is None or res.running_since is not None:
-        return res.deadline
-    remaining = max(0.0, res.target - res.accrued)
-    deadline = ctx.calendar(res.priority).add(at, remaining)
-    return deadline if math.isfinite(deadline) else None
-
-
-def _pause(ctx: Context, res: ResolutionClock, at: float) -> None:
-    res.accrued = _elapsed(ctx, res, at)
-    res.running_since = None
-    res.deadline = None
-    res.warn_at = None
-
-
-def _resume(ctx: Context, res: ResolutionClock, at: float) -> None:
-    res.running_since = at
-    if res.decided or res.target is None:
-        return
-    remaining = max(0.0, res.target - res.accrued)
-    deadline = ctx.calendar(res.priority).add(at, remaining)
-    res.deadline = deadline if math.isfinite(deadline) else None
-    res.warn_at = None if res.warned else _warning(res.deadline, res.warn_before, at)
+# -- answers ---------------------------------------------------------------------
 
 
 def _answer(ctx: Context, clock: ReplyClock, answer: float, at: float, *, observe: bool) -> None:
@@ -300,7 +223,8 @@ def _resolve(ctx: Context, res: ResolutionClock, how: How, answer: float, at: fl
         if how is How.AUTO:
             elapsed, deadline = res.auto_elapsed, res.auto_deadline
         else:
-            elapsed, deadline = _elapsed(ctx, res, answer), _deadline_at(ctx, res, answer)
+            calendar = ctx.calendar(res.priority)
+            elapsed, deadline = res.elapsed(calendar, answer), res.deadline_at(calendar, answer)
         if deadline is not None:
             outcome = Outcome.MET if answer <= deadline else Outcome.BREACHED
             ctx.decide(Sla.RESOLUTION, 1, outcome, res.priority, res.target, elapsed, deadline, at)
@@ -352,5 +276,5 @@ def _resolution_timer(ctx: Context, res: ResolutionClock, timer: Timer, at: floa
     res.warn_at = None
     if res.target is None or res.deadline is None:  # no timer is set without both
         return
-    elapsed = _elapsed(ctx, res, at)
+    elapsed = res.elapsed(ctx.calendar(res.priority), at)
     ctx.decide(Sla.RESOLUTION, 1, outcome, res.priority, res.target, elapsed, res.deadline, at)

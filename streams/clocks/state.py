@@ -13,64 +13,12 @@ case lives, and is dropped with the case when :meth:`CaseState.expired` says so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from streams.clocks.decisions import Sla
+from streams.clocks.sla_clocks import ReplyClock, ResolutionClock, compact
 from streams.clocks.timeline import TimelineEvent, Timer
 from streams.events import Priority
-
-
-@dataclass(slots=True)
-class ReplyClock:
-    """A running first or next reply wait, from the oldest unanswered message.
-
-    ``decided`` is set once the breach is decided; the clock keeps running without
-    timers until the answer, which is then observed in the histogram only.
-    """
-
-    sla: Sla
-    n: int
-    priority: Priority
-    started_at: float
-    target: float | None
-    deadline: float | None
-    warn_at: float | None
-    bots_count: bool
-    decided: bool = False
-
-
-@dataclass(slots=True)
-class ResolutionClock:
-    """The resolution clock of the open cycle, with its pauses and auto-resolution timer.
-
-    Business time is counted piecewise: ``accrued`` seconds before ``running_since``;
-    ``running_since`` is ``None`` while paused (``status=pending``), and then there is no
-    deadline. ``auto_reply_at`` is the last qualifying reply while auto-resolution is
-    armed, with ``auto_elapsed`` / ``auto_deadline`` the clock's reading at that reply.
-    """
-
-    priority: Priority
-    started_at: float
-    target: float | None
-    warn_before: float | None
-    auto_after: float | None
-    bots_count: bool
-    accrued: float = 0.0
-    running_since: float | None = None
-    deadline: float | None = None
-    warn_at: float | None = None
-    warned: bool = False
-    decided: bool = False
-    auto_reply_at: float | None = None
-    auto_elapsed: float = 0.0
-    auto_deadline: float | None = None
-
-    @property
-    def auto_at(self) -> float | None:
-        if self.auto_reply_at is None or self.auto_after is None:
-            return None
-        return self.auto_reply_at + self.auto_after
 
 
 @dataclass(slots=True)
@@ -169,19 +117,24 @@ class CaseState:
         )
 
     def clone(self) -> CaseState:
-        """A copy the machine may change without touching ``self``."""
-        copy = replace(self, seen=set(self.seen), pending=list(self.pending))
-        if self.reply is not None:
-            copy.reply = replace(self.reply)
-        if self.resolution is not None:
-            copy.resolution = replace(self.resolution)
+        """A copy the machine may change without touching ``self`` (hot path: no
+        ``dataclasses.replace``, which costs several times more)."""
+        copy = object.__new__(CaseState)
+        copy.key, copy.brand, copy.platform = self.key, self.brand, self.platform
+        copy.horizon, copy.seq = self.horizon, self.seq
+        copy.seen, copy.pending = set(self.seen), list(self.pending)
+        copy.cycle, copy.cycle_priority = self.cycle, self.cycle_priority
+        copy.first_done, copy.next_n = self.first_done, self.next_n
+        copy.reply = None if self.reply is None else self.reply.clone()
+        copy.resolution = None if self.resolution is None else self.resolution.clone()
+        copy.last_activity = self.last_activity
         return copy
 
     # -- serialisation -------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         """A compact JSON-friendly form; keys at their default value are left out."""
-        return _compact(
+        return compact(
             {
                 "k": self.key,
                 "h": self.horizon,
@@ -192,10 +145,11 @@ class CaseState:
                 "cp": _opt(self.cycle_priority),
                 "fd": self.first_done,
                 "nn": self.next_n,
-                "rc": None if self.reply is None else _reply_to_dict(self.reply),
-                "rs": None if self.resolution is None else _resolution_to_dict(self.resolution),
+                "rc": None if self.reply is None else self.reply.to_dict(),
+                "rs": None if self.resolution is None else self.resolution.to_dict(),
                 "la": self.last_activity,
-            }
+            },
+            zero_defaults=("q", "c", "nn"),
         )
 
     @classmethod
@@ -213,97 +167,11 @@ class CaseState:
             cycle_priority=None if priority is None else Priority(priority),
             first_done=data.get("fd", False),
             next_n=data.get("nn", 0),
-            reply=None if reply is None else _reply_from_dict(reply),
-            resolution=None if resolution is None else _resolution_from_dict(resolution),
+            reply=None if reply is None else ReplyClock.from_dict(reply),
+            resolution=None if resolution is None else ResolutionClock.from_dict(resolution),
             last_activity=data.get("la"),
         )
 
 
 def _opt(value: Priority | None) -> str | None:
     return None if value is None else value.value
-
-
-def _compact(data: dict[str, Any]) -> dict[str, Any]:
-    """Drop ``None``, ``False``, empty lists and zero counters (every default is one)."""
-    return {
-        key: value
-        for key, value in data.items()
-        if not (
-            value is None or value is False or value == [] or (value == 0 and key in _ZERO_DEFAULTS)
-        )
-    }
-
-
-_ZERO_DEFAULTS = frozenset({"q", "c", "nn", "ac", "ae"})
-
-
-def _reply_to_dict(clock: ReplyClock) -> dict[str, Any]:
-    return _compact(
-        {
-            "s": clock.sla.value,
-            "n": clock.n,
-            "p": clock.priority.value,
-            "t0": clock.started_at,
-            "tg": clock.target,
-            "d": clock.deadline,
-            "w": clock.warn_at,
-            "b": clock.bots_count,
-            "x": clock.decided,
-        }
-    )
-
-
-def _reply_from_dict(data: dict[str, Any]) -> ReplyClock:
-    return ReplyClock(
-        sla=Sla(data["s"]),
-        n=data["n"],
-        priority=Priority(data["p"]),
-        started_at=data["t0"],
-        target=data.get("tg"),
-        deadline=data.get("d"),
-        warn_at=data.get("w"),
-        bots_count=data.get("b", False),
-        decided=data.get("x", False),
-    )
-
-
-def _resolution_to_dict(clock: ResolutionClock) -> dict[str, Any]:
-    return _compact(
-        {
-            "p": clock.priority.value,
-            "t0": clock.started_at,
-            "tg": clock.target,
-            "wb": clock.warn_before,
-            "aa": clock.auto_after,
-            "b": clock.bots_count,
-            "ac": clock.accrued,
-            "rs": clock.running_since,
-            "d": clock.deadline,
-            "w": clock.warn_at,
-            "wd": clock.warned,
-            "x": clock.decided,
-            "ar": clock.auto_reply_at,
-            "ae": clock.auto_elapsed,
-            "ad": clock.auto_deadline,
-        }
-    )
-
-
-def _resolution_from_dict(data: dict[str, Any]) -> ResolutionClock:
-    return ResolutionClock(
-        priority=Priority(data["p"]),
-        started_at=data["t0"],
-        target=data.get("tg"),
-        warn_before=data.get("wb"),
-        auto_after=data.get("aa"),
-        bots_count=data.get("b", False),
-        accrued=data.get("ac", 0.0),
-        running_since=data.get("rs"),
-        deadline=data.get("d"),
-        warn_at=data.get("w"),
-        warned=data.get("wd", False),
-        decided=data.get("x", False),
-        auto_reply_at=data.get("ar"),
-        auto_elapsed=data.get("ae", 0.0),
-        auto_deadline=data.get("ad"),
-    )

@@ -163,3 +163,17 @@ def test_no_decision_for_a_deadline_the_calendar_never_reaches() -> None:
     log.reply(10)
     out = replay(log.events, book(policy(calendar=NeverOpen())))
     assert out.decisions == []
+
+
+def test_clone_copies_every_field_and_shares_nothing_mutable() -> None:
+    log = busy_log()
+    policies = book(policy(warn_before=5 * MIN, auto=DAY))
+    for cut in range(1, len(log.events) + 1):
+        state = replay(log.events[:cut], policies, end=log.events[cut - 1].occurred_at).state
+        assert state is not None
+        copy = state.clone()
+        assert copy == state  # dataclass equality compares every field
+        assert copy.seen is not state.seen
+        assert copy.pending is not state.pending
+        assert state.reply is None or copy.reply is not state.reply
+        assert state.resolution is None or copy.resolution is not state.resolution
