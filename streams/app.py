@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 from prometheus_client import CollectorRegistry
 
 from streams.cases import CaseStore
@@ -79,6 +80,9 @@ def build_worker(settings: Settings, policies: PolicyBook) -> Worker:
     store = CaseStore(table, lateness=settings.lateness, retention=settings.retention)
     registry = CollectorRegistry()
     metrics = StreamMetrics(registry, policies.target_seconds(), settings.language_set)
+    # Faust's own sensors (messages in, commit and send latency, rebalances, table
+    # operations) beside ours on /metrics, under a fixed prefix whatever the app id.
+    app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(registry, "faust"))
     processor = CaseProcessor(
         store,
         policies,

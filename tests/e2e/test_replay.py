@@ -92,6 +92,11 @@ def test_replay_equals_the_reference(broker: Broker, tmp_path: Path) -> None:
             assert by_id[decision_id] == want
 
         assert compare_samples(worker.metrics(), ref) == []
+        faust_series = worker.metrics(prefix="faust_")
+        received = sum(
+            v for (name, _), v in faust_series.items() if name == "faust_messages_received_total"
+        )
+        assert received >= len(lines)  # Faust's own sensors sit beside ours
 
         dead = [json.loads(v) for _, v in read_topic(broker.bootstrap, topics.deadletter)]
         assert Counter(d["reason"] for d in dead) == reasons

@@ -89,10 +89,12 @@ class WorkerProcess:
                 f"{self.name} not ready: {self.health()}\n{log_tail(self.log, 40)}"
             )
 
-    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    def metrics(
+        self, prefix: str = "carewatch_"
+    ) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
             text = r.read().decode()
-        return parse_metrics(text)
+        return parse_metrics(text, prefix)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         assert self.proc is not None
@@ -104,12 +106,14 @@ class WorkerProcess:
             self.kill(signal.SIGTERM)
 
 
-def parse_metrics(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Samples by (name, sorted labels), carewatch series only."""
+def parse_metrics(
+    text: str, prefix: str = "carewatch_"
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Samples by (name, sorted labels), of the series whose names start with ``prefix``."""
     out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name.startswith("carewatch_"):
+            if sample.name.startswith(prefix):
                 out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return out
 
