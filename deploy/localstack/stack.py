@@ -60,7 +60,9 @@ class StackConfig:
 
     def with_free_ports(self) -> StackConfig:
         """Replace every port set to 0 by one the kernel says is free."""
-        chosen: dict[str, Any] = {name: free_port() for name in _PORT_SETTINGS if getattr(self, name) == 0}
+        chosen: dict[str, Any] = {
+            name: free_port() for name in _PORT_SETTINGS if getattr(self, name) == 0
+        }
         return replace(self, **chosen)
 
     @property
