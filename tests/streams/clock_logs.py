@@ -8,10 +8,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
 from hypothesis import strategies as st
 
-from streams.calendar import ALWAYS_OPEN, Calendar
+from streams.calendar import ALWAYS_OPEN, BusinessCalendar, Calendar
 from streams.clocks import CaseState, Decision, Effect, on_clock, on_event
 from streams.events import AuthorType, CareEvent, Kind, Priority, Status, Visibility
 from streams.policy import Policy, Targets
@@ -208,6 +209,21 @@ def within_lateness(
 # -- hypothesis strategies -------------------------------------------------------------
 
 NINE_TO_FIVE = NineToFive()
+# The real calendar too: split days, a 24-hour day, a closed Sunday, a holiday, and
+# the DST changes the random logs run across.
+BERLIN_OFFICE = BusinessCalendar(
+    "Europe/Berlin",
+    {
+        "mon": [("09:00", "12:00"), ("13:00", "17:30")],
+        "tue": [("09:00", "17:30")],
+        "wed": [("00:00", "24:00")],
+        "thu": [("08:00", "12:00"), ("12:30", "20:00")],
+        "fri": [("09:00", "15:00")],
+        "sat": [("10:00", "14:00")],
+    },
+    holiday_dates=[date(2026, 1, 6)],
+)
+CALENDARS = st.sampled_from([ALWAYS_OPEN, NINE_TO_FIVE, BERLIN_OFFICE])
 GAPS = st.one_of(
     st.just(0),
     st.integers(0, 24).map(lambda fives: fives * 300),  # round gaps: instants coincide
@@ -233,8 +249,12 @@ def case_logs(draw: st.DrawFn, max_events: int = 24, *, grid: bool = False) -> l
     """One case's events in occurred_at order (ties possible), with repeats mixed in
     (each after its original, so the first arrival of every id is in order)."""
     log = Log()
-    instant = T0 + draw(
-        st.integers(0, 24 * 12).map(lambda fives: fives * 300) | st.integers(0, int(DAY))
+    # January 1st, or the day before a DST change in Berlin (March 29, October 25)
+    season = draw(st.sampled_from([0.0, 86 * DAY, 296 * DAY]))
+    instant = (
+        T0
+        + season
+        + draw(st.integers(0, 24 * 12).map(lambda fives: fives * 300) | st.integers(0, int(DAY)))
     )
     gaps = GRID_GAPS if grid else GAPS
     for _ in range(draw(st.integers(1, max_events))):
@@ -270,7 +290,7 @@ def policies(draw: st.DrawFn, *, grid: bool = False) -> Book:
             draw(targets),
             draw(targets),
             warn_before=draw(warnings),
-            calendar=draw(st.sampled_from([ALWAYS_OPEN, NINE_TO_FIVE])),
+            calendar=draw(CALENDARS),
             bots=draw(st.booleans()),
             auto=draw(auto),
         )
