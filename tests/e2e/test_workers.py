@@ -11,9 +11,9 @@ import pytest
 
 from connectors.replay import ReplayReport, replay
 from deploy.localstack.processes import wait_until
-from streams.events import encode_event
+from streams.events import CareEvent, encode_event
 from streams.policy import load_policies
-from tests.conftest import Broker, make_topics
+from tests.conftest import Broker, TestTopics, make_topics
 from tests.e2e.expectations import (
     ROOT_POLICIES,
     observed_gauges,
@@ -26,6 +26,19 @@ from tests.e2e.workers import WorkerProcess, read_topic
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 LATENESS = 60.0
+
+
+def _replay(topics: TestTopics, events: list[CareEvent], until: float) -> ReplayReport:
+    return replay(
+        [encode_event(e) for e in events],
+        bootstrap=topics.settings.bootstrap,
+        topic=topics.events,
+        group=topics.group,
+        lateness=LATENESS,
+        until=until,
+        timeout=600,
+        progress=False,
+    )
 
 
 def _owned(workers: list[WorkerProcess]) -> list[int]:
@@ -51,15 +64,7 @@ def test_gauges_summed_over_two_workers_equal_the_reference_across_a_rebalance(
     w2 = WorkerProcess(topics, tmp_path, "w2").start()
     try:
         assert wait_until(lambda: _owned([w1, w2]) == [0, 1, 2, 3], 120, 0.5), _owned([w1, w2])
-        replay(
-            [encode_event(e) for e in events],
-            bootstrap=broker.bootstrap,
-            topic=topics.events,
-            group=topics.group,
-            lateness=LATENESS,
-            until=until,
-            progress=False,
-        )
+        _replay(topics, events, until)
         both = observed_gauges([w1.metrics(), w2.metrics()])
         assert len(w1.health()["partitions"]) == 2  # type: ignore[index]
         assert (both.open, both.awaiting) == (want.open, want.awaiting)
@@ -88,20 +93,8 @@ def test_a_worker_killed_mid_replay_loses_no_decision_and_decides_nothing_twice(
     first = WorkerProcess(topics, tmp_path, "w", env=env).start()
     first.wait_partitions(4)
     reports: list[ReplayReport] = []
-    sender = threading.Thread(
-        target=lambda: reports.append(
-            replay(
-                [encode_event(e) for e in events],
-                bootstrap=broker.bootstrap,
-                topic=topics.events,
-                group=topics.group,
-                lateness=LATENESS,
-                until=max(e.occurred_at for e in events) + 60 * 86400,
-                timeout=600,
-                progress=False,
-            )
-        )
-    )
+    until = max(e.occurred_at for e in events) + 60 * 86400
+    sender = threading.Thread(target=lambda: reports.append(_replay(topics, events, until)))
     sender.start()
     second = WorkerProcess(topics, tmp_path, "w", env=env)
     try:
