@@ -74,7 +74,7 @@ def install(worker: Worker) -> None:
     async def track_cases(stream: Any) -> None:
         async for event in stream.noack().events():
             message = event.message
-            headers = {k: v for k, v in (message.headers or ())}
+            headers = dict(message.headers or ())  # a list of pairs or a mapping
             async with checkpointer.lock:
                 out = worker.processor.handle(
                     message.topic,
