@@ -35,9 +35,9 @@ demo: setup
 	$(BIN)/carewatch topics create
 	@echo
 	@echo "carewatch local stack is up:"
-	@echo "  Kafka bootstrap   127.0.0.1:39092   (topics care.events.v1, care.sla.v1, care.deadletter.v1)"
-	@echo "  Prometheus        http://127.0.0.1:39090"
-	@echo "  Alertmanager      http://127.0.0.1:39094"
+	@echo "  Kafka bootstrap   127.0.0.1:19092   (topics care.events.v1, care.sla.v1, care.deadletter.v1)"
+	@echo "  Prometheus        http://127.0.0.1:19090"
+	@echo "  Alertmanager      http://127.0.0.1:19094"
 	@echo "  logs              .carewatch/*/"
 	@echo "  stop it with      $(BIN)/carewatch stack down"
 

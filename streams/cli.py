@@ -17,6 +17,7 @@ from streams.errors import CarewatchError
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from connectors.config import ConnectorConfig
     from streams.settings import Settings
 
 Handler = Callable[[argparse.Namespace], int]
@@ -151,15 +152,100 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _connector_config(args: argparse.Namespace, **flags: object) -> ConnectorConfig:
+    """The connector configuration: ``--config`` or its variable, the environment, then
+    flags (given as the variables they override, so they are validated the same way)."""
+    import os
+
+    from connectors.config import ConnectorConfig
+
+    env = dict(os.environ)
+    env.update({var: str(value) for var, value in flags.items() if value is not None})
+    return ConnectorConfig.load(args.config, env)
+
+
+def _kafka_logs(level: str) -> None:
+    """kafka-python logs every refused reconnect; the producer logs each outage once."""
+    import logging
+
+    if level != "debug":
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+
+
+def _connect_webhook(args: argparse.Namespace) -> int:
+    from connectors import webhook
+    from streams import logs
+
+    config = _connector_config(
+        args,
+        CAREWATCH_BOOTSTRAP=args.bootstrap,
+        CAREWATCH_WEBHOOK_HOST=args.host,
+        CAREWATCH_WEBHOOK_PORT=args.port,
+    )
+    logs.setup(args.loglevel)
+    _kafka_logs(args.loglevel)
+    return webhook.run(config)
+
+
+def _connect_replay(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+    from pathlib import Path
+
+    from prometheus_client import CollectorRegistry
+    from rich.console import Console
+
+    from connectors.producer import EventProducer
+    from connectors.replay import load, print_report
+    from streams import logs
+    from streams.errors import ConfigError
+    from streams.metrics import ConnectorMetrics
+
+    if not args.file:
+        raise ConfigError("FILE", "connect replay needs the JSON-lines file to send")
+    path = Path(args.file)
+    if not path.is_file():
+        raise ConfigError("FILE", f"no such file: {path}")
+    config = _connector_config(args, CAREWATCH_BOOTSTRAP=args.bootstrap)
+    logs.setup(args.loglevel)
+    _kafka_logs(args.loglevel)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    producer = EventProducer(config.kafka, ConnectorMetrics(CollectorRegistry(), "replay"))
+    try:
+        producer.connect()  # an unreachable broker or a missing topic fails here
+        report = load(path, producer, speed=args.speed, progress=args.progress, stop=stop)
+    finally:
+        producer.close()  # flushes: every event sent is acknowledged or failed
+    print_report(report, path, Console())
+    return 0 if report.stopped is None and report.acked == report.sent else 1
+
+
+CONNECTORS: dict[str, Handler] = {"webhook": _connect_webhook, "replay": _connect_replay}
+"""``carewatch connect SOURCE``: one handler per source; a new connector adds one entry."""
+
+
+def _connect(args: argparse.Namespace) -> int:
+    return CONNECTORS[args.source](args)
+
+
+def _speed(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive factor, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="carewatch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     stack = sub.add_parser("stack", help="the local Kafka, Prometheus and Alertmanager")
     stack.add_argument("action", choices=["install", "up", "down", "status"])
-    stack.add_argument("--kafka-port", type=int, help="0 = any free port (default 39092)")
-    stack.add_argument("--prometheus-port", type=int, help="default 39090")
-    stack.add_argument("--alertmanager-port", type=int, help="default 39094")
+    stack.add_argument("--kafka-port", type=int, help="0 = any free port (default 19092)")
+    stack.add_argument("--prometheus-port", type=int, help="default 19090")
+    stack.add_argument("--alertmanager-port", type=int, help="default 19094")
     stack.set_defaults(handler=_stack)
 
     topics = sub.add_parser("topics", help="create the contract's topics")
@@ -194,6 +280,26 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--bootstrap", help="Kafka host:port (default $CAREWATCH_BOOTSTRAP)")
     rp.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the workers")
     rp.set_defaults(handler=_replay)
+
+    connect = sub.add_parser("connect", help="run a connector: a source into care.events.v1")
+    connect.add_argument("source", choices=sorted(CONNECTORS), help="which connector")
+    connect.add_argument("file", nargs="?", help="replay: JSON lines, plain or gzip")
+    connect.add_argument(
+        "--config", help="connector YAML (default $CAREWATCH_CONNECTOR_CONFIG; docs/connectors.md)"
+    )
+    connect.add_argument("--bootstrap", help="Kafka host:port (default $CAREWATCH_BOOTSTRAP)")
+    connect.add_argument("--host", help="webhook: listen address (default 127.0.0.1)")
+    connect.add_argument("--port", type=int, help="webhook: listen port (default 6068)")
+    connect.add_argument(
+        "--speed", type=_speed, help="replay: event-time gaps divided by N (default: no pacing)"
+    )
+    connect.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="replay: no progress bar"
+    )
+    connect.add_argument(
+        "-l", "--loglevel", default="info", choices=["crit", "error", "warn", "info", "debug"]
+    )
+    connect.set_defaults(handler=_connect)
     return parser
 
 

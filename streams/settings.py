@@ -32,7 +32,7 @@ class TopicSpec:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    bootstrap: str = "127.0.0.1:39092"
+    bootstrap: str = "127.0.0.1:19092"
     events_topic: str = "care.events.v1"
     sla_topic: str = "care.sla.v1"
     deadletter_topic: str = "care.deadletter.v1"

@@ -22,10 +22,10 @@ from streams.errors import ConfigError
 COMPONENTS = ("kafka", "prometheus", "alertmanager")
 
 _PORT_SETTINGS = {
-    "kafka_port": ("CAREWATCH_KAFKA_PORT", 39092),
-    "controller_port": ("CAREWATCH_KAFKA_CONTROLLER_PORT", 39093),
-    "prometheus_port": ("CAREWATCH_PROMETHEUS_PORT", 39090),
-    "alertmanager_port": ("CAREWATCH_ALERTMANAGER_PORT", 39094),
+    "kafka_port": ("CAREWATCH_KAFKA_PORT", 19092),
+    "controller_port": ("CAREWATCH_KAFKA_CONTROLLER_PORT", 19093),
+    "prometheus_port": ("CAREWATCH_PROMETHEUS_PORT", 19090),
+    "alertmanager_port": ("CAREWATCH_ALERTMANAGER_PORT", 19094),
 }
 
 

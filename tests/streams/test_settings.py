@@ -11,7 +11,7 @@ from streams.errors import CarewatchError, ConfigError
 from streams.settings import Settings, TopicSpec
 
 DEFAULTS: dict[str, Any] = {
-    "bootstrap": "127.0.0.1:39092",
+    "bootstrap": "127.0.0.1:19092",
     "events_topic": "care.events.v1",
     "sla_topic": "care.sla.v1",
     "deadletter_topic": "care.deadletter.v1",
