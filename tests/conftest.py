@@ -44,6 +44,8 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
 class TestTopics:
     """Topic names unique to one test, and a consumer group of its own."""
 
+    __test__ = False  # a fixture's type, not a test class
+
     settings: Settings
     group: str
 
