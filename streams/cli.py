@@ -237,6 +237,12 @@ def _speed(text: str) -> float:
     return value
 
 
+def _dashboards(args: argparse.Namespace) -> int:
+    from dashboards.commands import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="carewatch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -300,6 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
         "-l", "--loglevel", default="info", choices=["crit", "error", "warn", "info", "debug"]
     )
     connect.set_defaults(handler=_connect)
+
+    from dashboards.commands import add_arguments  # argparse only; Grafana's SDK loads in run()
+
+    dashboards = sub.add_parser("dashboards", help="Grafana boards and alert rules")
+    add_arguments(dashboards)
+    dashboards.set_defaults(handler=_dashboards)
     return parser
 
 
