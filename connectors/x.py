@@ -46,6 +46,7 @@ import logging
 import math
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -53,19 +54,19 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import orjson
 import requests
 import tweepy
+from prometheus_client import CollectorRegistry
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 
 from connectors.x_checkpoint import SinceIds, timeline_key
 from connectors.x_mapping import (
     EXPANSIONS,
-    PLATFORM,
     TWEET_FIELDS,
     USER_FIELDS,
     BrandAccounts,
@@ -80,6 +81,9 @@ from connectors.x_mapping import (
 from streams.errors import CarewatchError, ConfigError, InvalidEvent
 from streams.events import CareEvent, encode_event
 from streams.metrics import ConnectorMetrics
+
+if TYPE_CHECKING:
+    from connectors.config import KafkaOptions
 
 log = logging.getLogger("carewatch.connectors.x")
 T = TypeVar("T")
@@ -96,9 +100,10 @@ REASONS: Final = (
     "disconnected",  # connected, then closed or broken by the other side
     "stream_message",  # X sent an error object in the stream (e.g. operational-disconnect)
     "malformed",  # a stream line or post that cannot be read; skipped
-    "sink_error",  # the sink (Kafka) failed; retried
 )
-"""The ``reason`` label values of ``carewatch_connector_errors_total{connector="x"}``."""
+"""The ``reason`` label values the X side counts in ``carewatch_connector_errors_total``
+(``connector="x"``). The sink counts its own: the producer adds ``kafka_unavailable``
+and ``buffer_full`` under the same connector, and ``carewatch_connector_events_total``."""
 _FATAL_STATUS: Final = frozenset({400, 401, 403, 404})
 
 
@@ -137,6 +142,8 @@ class XSettings:
     poll_interval: float = 60.0
     poll_lookback: float = 3600.0  # a timeline without checkpoint starts this far back
     checkpoint_file: str = ".carewatch/x/since_ids.json"
+    metrics_host: str = "127.0.0.1"  # /health and /metrics of `carewatch connect x`
+    metrics_port: int = 6069
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> XSettings:
@@ -171,6 +178,8 @@ class XSettings:
             raise ConfigError("CAREWATCH_X_POLL_LOOKBACK", "must be 0 or more seconds")
         if not 0 <= self.backfill_minutes <= 5:
             raise ConfigError("CAREWATCH_X_BACKFILL_MINUTES", "must be 0 (off) to 5")
+        if not 0 <= self.metrics_port <= 65535:
+            raise ConfigError("CAREWATCH_X_METRICS_PORT", "must be a port 0-65535 (0: any)")
 
     def brand_handles(self) -> dict[str, tuple[str, ...]]:
         """``{brand: handles}``; a handle belongs to one brand."""
@@ -359,29 +368,39 @@ class Retrier:
             self.metrics.error(reason)
             self.metrics.up(False)
             wait = backoff.after(reason, reset_at=reset_at, now=time.time())
-            log.warning("X %s failed: %s; retrying in %.2f s", what, reason, wait,
-                        extra={"reason": reason, "wait": wait})  # fmt: skip
+            log.warning(
+                "X %s failed: %s; retrying in %.2f s",
+                what,
+                reason,
+                wait,
+                extra={"reason": reason, "wait": wait},
+            )
             if self.stopping.wait(wait):
                 raise _Stopped
 
 
-async def deliver(
-    sink: EventSink, events: Sequence[CareEvent], metrics: ConnectorMetrics, policy: BackoffPolicy
-) -> None:
-    """Send until the sink acknowledges, waiting per :class:`Backoff` after each failure."""
+async def deliver(sink: EventSink, events: Sequence[CareEvent], policy: BackoffPolicy) -> None:
+    """Send until the sink acknowledges, pausing after each failure per :class:`Backoff`
+    (or longer, when the failure says ``retry_after``, as the producer's KafkaUnavailable
+    does). The sink counts its failures and the events it wrote; an event the contract
+    refuses (InvalidEvent) is a bug here, not a passing failure, and is raised."""
     backoff = Backoff(policy)
     while True:
         try:
             await sink.send_all(events)
-        except (CarewatchError, OSError) as exc:
-            metrics.error("sink_error")
-            wait = backoff.after("sink_error")
-            log.warning("sink failed: %s; retrying in %.2f s", type(exc).__name__, wait,
-                        extra={"reason": "sink_error", "events": len(events)})  # fmt: skip
-            await asyncio.sleep(wait)
-        else:
-            metrics.wrote(PLATFORM, len(events))
             return
+        except InvalidEvent:
+            raise
+        except (CarewatchError, OSError) as exc:
+            hint = getattr(exc, "retry_after", 0.0)
+            wait = max(backoff.after("sink_error"), hint if isinstance(hint, float | int) else 0.0)
+            log.warning(
+                "sink failed: %s; retrying in %.2f s",
+                type(exc).__name__,
+                wait,
+                extra={"events": len(events), "wait": wait},
+            )
+            await asyncio.sleep(wait)
 
 
 def checked(events: Iterable[CareEvent], metrics: ConnectorMetrics) -> list[CareEvent]:
@@ -393,8 +412,11 @@ def checked(events: Iterable[CareEvent], metrics: ConnectorMetrics) -> list[Care
             encode_event(event)
         except InvalidEvent as exc:
             metrics.error("malformed")
-            log.warning("X post skipped: %s", exc.reason,
-                        extra={"reason": "malformed", "event_id": event.event_id, "field": exc.field})  # fmt: skip
+            log.warning(
+                "X post skipped: %s",
+                exc.reason,
+                extra={"reason": "malformed", "event_id": event.event_id, "field": exc.field},
+            )
         else:
             valid.append(event)
     return valid
@@ -614,8 +636,14 @@ class XStream:
             rules = [tweepy.StreamRule(value=r.value, tag=r.tag) for r in changes.add]
             done = self.retrier.call("add stream rules", lambda: self.client.add_rules(rules))
             _check_rules_reply(done, "created")
-        log.info("X stream rules synced",
-                 extra={"added": len(changes.add), "deleted": len(changes.delete), "foreign": list(changes.foreign)})  # fmt: skip
+        log.info(
+            "X stream rules synced",
+            extra={
+                "added": len(changes.add),
+                "deleted": len(changes.delete),
+                "foreign": list(changes.foreign),
+            },
+        )
         return changes
 
     def _stream(self) -> None:
@@ -639,8 +667,12 @@ class XStream:
                 wait = 0.0
             else:
                 wait = backoff.after(reason, reset_at=outcome.reset_at, now=time.time())
-            log.warning("X stream ended: %s; reconnecting in %.2f s", reason, wait,
-                        extra={"reason": reason, "status": outcome.status, "wait": wait})  # fmt: skip
+            log.warning(
+                "X stream ended: %s; reconnecting in %.2f s",
+                reason,
+                wait,
+                extra={"reason": reason, "status": outcome.status, "wait": wait},
+            )
             if stopping.wait(wait):
                 return
 
@@ -673,11 +705,14 @@ class XStream:
             return
         events = checked(events, self.metrics)
         if events:
-            self._wait(deliver(self.sink, events, self.metrics, self.policy))
+            self._wait(deliver(self.sink, events, self.policy))
 
     def _wait(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` on the event loop and block this thread until it is done."""
         assert self._loop is not None
+        if self.retrier.stopping.is_set():
+            work.close()
+            return
         future = asyncio.run_coroutine_threadsafe(work, self._loop)
         while True:
             try:
@@ -747,7 +782,7 @@ class XPoller:
             fetched = await asyncio.to_thread(self._fetch, brand)
             events = checked(fetched.events, self.metrics)
             if events:
-                await deliver(self.sink, events, self.metrics, self.policy)
+                await deliver(self.sink, events, self.policy)
             self.since_ids.advance(fetched.newest)
             sent += len(events)
         self.metrics.up(True)
@@ -762,9 +797,12 @@ class XPoller:
                 hinted = frozenset({brand.brand}) if timeline == "mentions" else frozenset()
                 for page in self._pages(account, timeline, self.since_ids.get(key)):
                     found, malformed = events_from_page(
-                        page, self.brands, hinted=hinted, ingested_at=self.clock(),
+                        page,
+                        self.brands,
+                        hinted=hinted,
+                        ingested_at=self.clock(),
                         customer_ids=self.customer_ids,
-                    )  # fmt: skip
+                    )
                     for _ in range(malformed):
                         self.metrics.error("malformed")
                     events.update((e.event_id, e) for e in found)
@@ -824,17 +862,29 @@ async def run_x(
         brands = await asyncio.to_thread(resolve_brands, client, settings, retrier)
     finally:
         retrier.stop()
-    log.info("X connector starting",
-             extra={"mode": settings.mode, "brands": [b.brand for b in brands], "api": settings.api_base})  # fmt: skip
+    log.info(
+        "X connector starting",
+        extra={
+            "mode": settings.mode,
+            "brands": [b.brand for b in brands],
+            "api": settings.api_base,
+        },
+    )
     if settings.mode == "stream":
         await XStream(
             settings, brands, sink, metrics, policy=policy, customer_ids=customer_ids
         ).run()
     else:
         poller = XPoller(
-            client, brands, sink, metrics, SinceIds(Path(settings.checkpoint_file)),
-            lookback=settings.poll_lookback, policy=policy, customer_ids=customer_ids,
-        )  # fmt: skip
+            client,
+            brands,
+            sink,
+            metrics,
+            SinceIds(Path(settings.checkpoint_file)),
+            lookback=settings.poll_lookback,
+            policy=policy,
+            customer_ids=customer_ids,
+        )
         await poller.run(settings.poll_interval)
 
 
@@ -849,3 +899,72 @@ def _check_rules_reply(doc: Mapping[str, Any], counted: str) -> None:
             f"{e.get('title')}: {e.get('value', '')} {e.get('details', '')}" for e in errors
         )
         raise XConnectorError(f"X refused stream rules ({refused} not {counted}): {detail}")
+
+
+# --- the service ----------------------------------------------------------------------
+
+
+async def serve(
+    settings: XSettings,
+    kafka: KafkaOptions,
+    stop: asyncio.Event,
+    *,
+    registry: CollectorRegistry | None = None,
+    ready: Callable[[int], None] | None = None,
+    policy: BackoffPolicy | None = None,
+) -> None:
+    """Run the connector into Kafka through the shared producer, with ``/health`` and
+    ``/metrics`` on ``metrics_host:metrics_port``, until ``stop`` is set; a fatal error
+    (:class:`XConnectorError`, :class:`ConfigError`) is raised. On the way out the
+    producer is flushed and closed."""
+    from aiohttp import web
+
+    from connectors.producer import EventProducer, health_routes
+
+    registry = CollectorRegistry() if registry is None else registry
+    metrics = ConnectorMetrics(registry, CONNECTOR)
+    producer = EventProducer(kafka, metrics)
+    app = web.Application()
+    app.add_routes(health_routes(producer, registry))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    loop = asyncio.get_running_loop()
+    connector = asyncio.create_task(run_x(settings, producer, metrics, policy=policy))
+    stopped = asyncio.create_task(stop.wait())
+    try:
+        await web.TCPSite(runner, settings.metrics_host, settings.metrics_port).start()
+        port = int(runner.addresses[0][1])
+        log.info(
+            "X connector serving /health and /metrics",
+            extra={"host": settings.metrics_host, "port": port, "topic": kafka.topic},
+        )
+        if ready is not None:
+            ready(port)
+        await asyncio.wait({connector, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if connector.done():
+            connector.result()  # a fatal error
+    finally:
+        for task in (connector, stopped):
+            task.cancel()
+        await asyncio.gather(connector, stopped, return_exceptions=True)
+        await runner.cleanup()
+        await loop.run_in_executor(None, producer.close)
+    log.info("X connector stopped")
+
+
+def run(settings: XSettings, kafka: KafkaOptions) -> int:
+    """``carewatch connect x``: serve until SIGTERM or SIGINT."""
+
+    if not logging.getLogger("carewatch").isEnabledFor(logging.DEBUG):
+        # tweepy logs each error it hands to the callbacks above, which log it once
+        logging.getLogger("tweepy").setLevel(logging.CRITICAL)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(settings, kafka, stop)
+
+    asyncio.run(main())
+    return 0

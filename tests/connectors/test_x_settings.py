@@ -89,7 +89,7 @@ def test_reset_starts_every_schedule_over() -> None:
 
 
 def test_the_reason_codes_are_a_fixed_set() -> None:
-    assert len(REASONS) == len(set(REASONS)) == 10
+    assert len(REASONS) == len(set(REASONS)) == 9
     assert all(r.replace("_", "").isalpha() and r.islower() for r in REASONS)
 
 

@@ -145,7 +145,7 @@ def test_events_flow_and_only_what_the_rules_select(fake: FakeX) -> None:
     asyncio.run(scenario())
     # the retweet matches no rule (-is:retweet), so the fake never sends it
     assert h.sink.ids() == [f"x:{AMIRA_MENTION}", f"x:{CHEN_UND}", f"x:{BORIS_MENTION}"]
-    assert h.written() == 3.0
+    assert h.written() is None  # the sink counts what it writes (the producer does)
     stream_call = fake.stream_connects[0]
     assert stream_call.query["expansions"] == "author_id,referenced_tweets.id,in_reply_to_user_id"
     assert set(stream_call.query["tweet.fields"].split(",")) >= {
@@ -285,8 +285,8 @@ def test_a_failing_sink_is_retried_before_the_stream_reads_on(fake: FakeX) -> No
 
     asyncio.run(scenario())
     assert h.sink.ids() == [f"x:{AMIRA_MENTION}", f"x:{BORIS_MENTION}"]
-    assert h.errors("sink_error") == 2.0
-    assert h.written() == 2.0
+    assert h.sink.failures == 0
+    assert len(fake.stream_connects) == 1  # the stream waited for the sink, it did not drop
 
 
 def test_a_refused_stream_stops_the_connector(fake: FakeX) -> None:
