@@ -222,7 +222,22 @@ def _connect_replay(args: argparse.Namespace) -> int:
     return 0 if report.stopped is None and report.acked == report.sent else 1
 
 
-CONNECTORS: dict[str, Handler] = {"webhook": _connect_webhook, "replay": _connect_replay}
+def _connect_x(args: argparse.Namespace) -> int:
+    from connectors import x
+    from streams import logs
+
+    config = _connector_config(args, CAREWATCH_BOOTSTRAP=args.bootstrap)
+    settings = x.XSettings.from_env()  # CAREWATCH_X_* (docs/x-connector.md)
+    logs.setup(args.loglevel)
+    _kafka_logs(args.loglevel)
+    return x.run(settings, config.kafka)
+
+
+CONNECTORS: dict[str, Handler] = {
+    "webhook": _connect_webhook,
+    "replay": _connect_replay,
+    "x": _connect_x,
+}
 """``carewatch connect SOURCE``: one handler per source; a new connector adds one entry."""
 
 
