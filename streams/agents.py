@@ -20,6 +20,7 @@ from faust.web import Request, Response, View
 from prometheus_client import generate_latest
 
 from streams.processor import Mode, Output, partition_for
+from streams.views import install_views
 
 if TYPE_CHECKING:
     from streams.app import Worker
@@ -141,6 +142,8 @@ def install(worker: Worker) -> None:
             "watermarks": {str(k): v for k, v in worker.processor.watermarks.items()},
         }
         return view.json(state)
+
+    install_views(worker)
 
 
 def _active_partitions(worker: Worker) -> set[int]:

@@ -58,6 +58,7 @@ def build_worker(settings: Settings, policies: PolicyBook) -> Worker:
         broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
         web_host=settings.web_host,
         web_port=settings.web_port,
+        canonical_url=settings.worker_url,
         web_in_thread=False,
         autodiscover=False,
     )

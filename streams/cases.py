@@ -42,6 +42,7 @@ class CaseStore:
         self._cases: dict[int, dict[str, CaseState]] = {}
         self._dirty: dict[str, int] = {}  # key -> partition, changed since the last checkpoint
         self._expired: dict[str, int] = {}  # key -> partition, to delete at the checkpoint
+        self.ready: set[int] = set()  # partitions whose cases are loaded (owned and answerable)
 
     # -- reading -------------------------------------------------------------------
 
@@ -125,12 +126,14 @@ class CaseStore:
             self._cases.setdefault(partition, {})[key] = state
             self.index.schedule(partition, key, self._due(state))
             loaded += 1
+        self.ready |= set(active)
         return loaded
 
     def drop_partitions(self, partitions: Iterable[int]) -> None:
         """Forget revoked partitions, unwritten changes included: their events are not
         acknowledged, so the next owner processes them again from the table."""
         for partition in partitions:
+            self.ready.discard(partition)
             for key in self._cases.pop(partition, {}):
                 self._dirty.pop(key, None)
             # Expired cases are no longer in _cases: their pending deletes go by partition.

@@ -10,7 +10,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
 from streams.errors import ConfigError
@@ -54,6 +54,8 @@ class Settings:
     checkpoint_events: int = 5000  # ... or after this many events, whichever first
     languages: str = "ar,ru,vi,zh,en,et"  # the lang label's values (others count as "other")
     prometheus_sd_dir: str = ""  # where to register this worker for Prometheus (file_sd)
+    api_token: str = field(default="", repr=False)  # bearer token of the case views; "" = off
+    canonical_url: str = ""  # how other workers reach this one; default http://web_host:web_port
 
     @property
     def topics(self) -> tuple[TopicSpec, ...]:
@@ -111,6 +113,10 @@ class Settings:
             raise ConfigError(
                 "CAREWATCH_APP_ID", f"not a usable consumer group id: {self.app_id!r}"
             )
+
+    @property
+    def worker_url(self) -> str:
+        return self.canonical_url or f"http://{self.web_host}:{self.web_port}"
 
     @property
     def language_set(self) -> frozenset[str]:

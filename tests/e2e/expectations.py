@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,11 +124,10 @@ class Gauges:
     oldest: dict[Labels, float] = field(default_factory=dict)
 
 
-def reference_gauges(
+def final_cases(
     events: Sequence[CareEvent], policies: PolicyBook, lateness: float, clock: float
-) -> Gauges:
-    """The gauges at stream clock ``clock``: the reference walked to ``clock - lateness``."""
-    gauges = Gauges()
+) -> Iterator[tuple[CareEvent, ReferenceCase]]:
+    """Each case of the log walked by the reference to ``clock - lateness``."""
     for case_events in by_case(list(events)).values():
         first = case_events[0]
         case = ReferenceCase(first.case_key, first.brand, first.platform, policies, lateness)
@@ -137,6 +136,15 @@ def reference_gauges(
             case.fire_alarms_before(event.occurred_at)
             case.handle(event)
         case.fire_alarms_before(clock - lateness)
+        yield first, case
+
+
+def reference_gauges(
+    events: Sequence[CareEvent], policies: PolicyBook, lateness: float, clock: float
+) -> Gauges:
+    """The gauges at stream clock ``clock``: the reference walked to ``clock - lateness``."""
+    gauges = Gauges()
+    for first, case in final_cases(events, policies, lateness, clock):
         cycle = case.cycle
         if cycle is None:
             continue
@@ -148,6 +156,18 @@ def reference_gauges(
             gauges.awaiting[labels] += 1
             gauges.oldest[labels] = max(gauges.oldest[labels], clock - cycle.wait.since)
     return gauges
+
+
+def reference_waiting(
+    events: Sequence[CareEvent], policies: PolicyBook, lateness: float, clock: float
+) -> list[tuple[float, str]]:
+    """(waiting since, case key) of every case waiting for a reply at ``clock``, oldest first."""
+    waiting = [
+        (case.cycle.wait.since, first.case_key)
+        for first, case in final_cases(events, policies, lateness, clock)
+        if case.cycle is not None and case.cycle.wait is not None
+    ]
+    return sorted(waiting)
 
 
 def observed_gauges(samples: Sequence[dict[Key, float]]) -> Gauges:

@@ -32,6 +32,8 @@ DEFAULTS: dict[str, Any] = {
     "checkpoint_events": 5000,
     "languages": "ar,ru,vi,zh,en,et",
     "prometheus_sd_dir": "",
+    "api_token": "",
+    "canonical_url": "",
 }
 
 
@@ -76,6 +78,8 @@ def test_unrelated_variables_are_ignored() -> None:
         ("CAREWATCH_CHECKPOINT_EVENTS", "1", "checkpoint_events", 1),
         ("CAREWATCH_LANGUAGES", "ru,en", "languages", "ru,en"),
         ("CAREWATCH_PROMETHEUS_SD_DIR", "/tmp/sd", "prometheus_sd_dir", "/tmp/sd"),
+        ("CAREWATCH_API_TOKEN", "s3cret", "api_token", "s3cret"),
+        ("CAREWATCH_CANONICAL_URL", "http://w-0.w:6066", "canonical_url", "http://w-0.w:6066"),
     ],
 )  # fmt: skip
 def test_each_variable_is_read_and_typed(var: str, raw: str, name: str, value: object) -> None:
@@ -194,3 +198,7 @@ def test_unusable_edge_values_are_refused(var: str, raw: str) -> None:
 def test_a_flag_wins_over_a_bad_environment_value() -> None:
     settings = Settings.from_env({"CAREWATCH_PARTITIONS": "many"}, partitions=3)
     assert settings.partitions == 3
+
+
+def test_the_api_token_never_shows_in_the_settings_repr() -> None:
+    assert "s3cret" not in repr(Settings.from_env({"CAREWATCH_API_TOKEN": "s3cret"}))

@@ -1,0 +1,113 @@
+"""Who to answer next, from real workers: the merged waiting list and routed lookups."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.replay import replay
+from deploy.localstack.processes import wait_until
+from streams.events import encode_event
+from streams.policy import load_policies
+from streams.processor import partition_for
+from tests.conftest import Broker, make_topics
+from tests.e2e.expectations import ROOT_POLICIES, reference_waiting
+from tests.e2e.logs import generate
+from tests.e2e.workers import WorkerProcess
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+LATENESS = 60.0
+TOKEN = "queue-test-token"
+
+
+def _get(worker: WorkerProcess, path: str, token: str | None = TOKEN) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(f"http://127.0.0.1:{worker.port}{path}", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=15) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def _keys(body: dict[str, Any]) -> list[str]:
+    return [row["case_key"] for row in body["cases"]]
+
+
+def test_waiting_list_and_routed_lookups_across_two_workers_and_a_rebalance(
+    broker: Broker, tmp_path: Path
+) -> None:
+    topics = make_topics(broker, partitions=4)
+    events = generate(cases=400, seed=31, lateness=LATENESS)
+    until = max(e.occurred_at for e in events) + 1800
+    want = [
+        key for _, key in reference_waiting(events, load_policies(ROOT_POLICIES), LATENESS, until)
+    ]
+    assert len(want) >= 20
+
+    env = {"CAREWATCH_API_TOKEN": TOKEN}
+    w1 = WorkerProcess(topics, tmp_path, "q1", env=env).start()
+    w2 = WorkerProcess(topics, tmp_path, "q2", env=env).start()
+    try:
+        both = [w1, w2]
+        assert wait_until(
+            lambda: (
+                sorted(p for w in both for p in (w.health() or {}).get("partitions", []))
+                == [0, 1, 2, 3]
+            ),
+            120,
+            0.5,
+        )
+        replay(
+            [encode_event(e) for e in events],
+            bootstrap=broker.bootstrap,
+            topic=topics.events,
+            group=topics.group,
+            lateness=LATENESS,
+            until=until,
+            progress=False,
+        )
+        for worker in both:  # either worker answers with every waiting case, oldest first
+            status, body = _get(worker, "/cases/waiting?limit=10000")
+            assert status == 200, body
+            assert _keys(body) == want
+        assert _get(w1, "/cases/waiting", token=None)[0] == 401
+        assert _get(w1, "/cases/waiting", token="wrong")[0] == 401
+
+        status, brand_only = _get(w1, "/cases/waiting?limit=10000&brand=du")
+        assert status == 200
+        assert _keys(brand_only) == [k for k in want if k.split(":")[1] == "du"]
+
+        owned_by_w2 = set((w2.health() or {})["partitions"])
+        key = next(k for k in want if partition_for(k, 4) in owned_by_w2)
+        path = "/cases/" + urllib.parse.quote(key, safe="")
+        routed = _get(w1, path)
+        direct = _get(w2, path)
+        assert routed[0] == direct[0] == 200
+        assert routed[1] == direct[1]
+        assert routed[1]["state"]["k"] == key
+
+        # During a rebalance the list is complete or refused, never short.
+        answers: list[int] = []
+
+        def complete_or_refused() -> bool:
+            status, body = _get(w1, "/cases/waiting?limit=10000")
+            answers.append(status)
+            assert status in (200, 503), body
+            if status == 200:
+                assert _keys(body) == want
+            return len((w1.health() or {}).get("partitions", [])) == 4 and status == 200
+
+        w2.stop()
+        assert wait_until(complete_or_refused, 120, 0.2)
+        assert answers[-1] == 200
+    finally:
+        w1.stop()
+        w2.stop()
