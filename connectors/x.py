@@ -308,11 +308,13 @@ class Backoff:
         self._attempts.clear()
 
     def after(self, reason: str, *, reset_at: float | None = None, now: float = 0.0) -> float:
+        """``reason`` is one of :data:`REASONS` (``sink`` for the sink's failures); ``now``
+        and ``reset_at`` are wall-clock seconds (``x-rate-limit-reset`` is epoch seconds)."""
         p = self.policy
         if reason == "rate_limited" and reset_at is not None:
             return min(max(0.0, reset_at - now) + p.reset_margin, 86_400.0)
         family = {"rate_limited": "limit", "server_error": "http", "http_error": "http"}.get(
-            reason, "sink" if reason == "sink_error" else "network"
+            reason, "sink" if reason == "sink" else "network"
         )
         n = self._attempts.get(family, 0)
         self._attempts[family] = n + 1
@@ -361,9 +363,9 @@ class Retrier:
             ) as exc:
                 self.metrics.error("client_error")
                 raise XConnectorError(f"{what}: {exc}") from None
-            except tweepy.HTTPException:
-                reason = "http_error"
-            except (requests.ConnectionError, requests.Timeout):
+            except (tweepy.HTTPException, requests.exceptions.JSONDecodeError):
+                reason = "http_error"  # another status, or a body that is not JSON
+            except requests.RequestException:  # refused, reset, timed out, cut short
                 reason = "connection_error"
             self.metrics.error(reason)
             self.metrics.up(False)
@@ -393,7 +395,7 @@ async def deliver(sink: EventSink, events: Sequence[CareEvent], policy: BackoffP
             raise
         except (CarewatchError, OSError) as exc:
             hint = getattr(exc, "retry_after", 0.0)
-            wait = max(backoff.after("sink_error"), hint if isinstance(hint, float | int) else 0.0)
+            wait = max(backoff.after("sink"), hint if isinstance(hint, float | int) else 0.0)
             log.warning(
                 "sink failed: %s; retrying in %.2f s",
                 type(exc).__name__,

@@ -11,9 +11,18 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from connectors.x import BackoffPolicy, Retrier, XPoller, XSettings, make_client, resolve_brands
+from connectors.x import (
+    BackoffPolicy,
+    Retrier,
+    XPoller,
+    XSettings,
+    _Stopped,
+    make_client,
+    resolve_brands,
+)
 from connectors.x_checkpoint import SinceIds
 from connectors.x_mapping import BrandAccounts
+from deploy.localstack.processes import free_port
 from streams.errors import CarewatchError
 from streams.events import AuthorType, Kind
 from streams.metrics import ConnectorMetrics
@@ -199,3 +208,29 @@ def test_a_wrong_token_is_fatal_not_retried(fake: FakeX) -> None:
     assert len(fake.calls("GET", "/2/users/by")) == 1
     labels = {"connector": "x", "reason": "client_error"}
     assert registry.get_sample_value("carewatch_connector_errors_total", labels) == 1.0
+
+
+def test_an_unreachable_x_is_retried_as_connection_errors_until_stopped(fake: FakeX) -> None:
+
+    settings = XSettings(
+        bearer_token=fake.token, brands="du=du_care", api_base=f"http://127.0.0.1:{free_port()}"
+    )
+    registry = CollectorRegistry()
+    retrier = Retrier(ConnectorMetrics(registry, "x"), FAST)
+    labels = {"connector": "x", "reason": "connection_error"}
+
+    async def scenario() -> None:
+        lookup = asyncio.create_task(
+            asyncio.to_thread(resolve_brands, make_client(settings), settings, retrier)
+        )
+        await fake_x.until(
+            lambda: (
+                (registry.get_sample_value("carewatch_connector_errors_total", labels) or 0) >= 3
+            ),
+            what="three refused connections, each counted",
+        )
+        retrier.stop()
+        with pytest.raises(_Stopped):
+            await lookup
+
+    asyncio.run(scenario())
