@@ -258,6 +258,24 @@ def _dashboards(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _queue(args: argparse.Namespace) -> int:
+    from streams.queue import show
+    from streams.settings import Settings
+
+    settings = Settings.from_env()
+    filters = {
+        k: v
+        for k, v in (
+            ("brand", args.brand),
+            ("platform", args.platform),
+            ("priority", args.priority),
+        )
+        if v
+    }
+    show(args.url or settings.worker_url, settings.api_token, filters, args.limit, args.watch)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="carewatch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -301,6 +319,17 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--bootstrap", help="Kafka host:port (default $CAREWATCH_BOOTSTRAP)")
     rp.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the workers")
     rp.set_defaults(handler=_replay)
+
+    queue = sub.add_parser("queue", help="the cases waiting for a reply, oldest first")
+    queue.add_argument(
+        "--url", help="a worker (default $CAREWATCH_CANONICAL_URL or http://127.0.0.1:6066)"
+    )
+    queue.add_argument("--brand")
+    queue.add_argument("--platform")
+    queue.add_argument("--priority", choices=["urgent", "high", "normal", "low"])
+    queue.add_argument("--limit", type=int, default=50)
+    queue.add_argument("--watch", action="store_true", help="redraw every 2 s until Ctrl-C")
+    queue.set_defaults(handler=_queue)
 
     connect = sub.add_parser("connect", help="run a connector: a source into care.events.v1")
     connect.add_argument("source", choices=sorted(CONNECTORS), help="which connector")

@@ -13,9 +13,11 @@ import pytest
 
 from connectors.replay import replay
 from deploy.localstack.processes import wait_until
+from streams.cli import main
 from streams.events import encode_event
 from streams.policy import load_policies
 from streams.processor import partition_for
+from streams.queue import fetch_waiting
 from tests.conftest import Broker, make_topics
 from tests.e2e.expectations import ROOT_POLICIES, reference_waiting
 from tests.e2e.logs import generate
@@ -42,7 +44,10 @@ def _keys(body: dict[str, Any]) -> list[str]:
 
 
 def test_waiting_list_and_routed_lookups_across_two_workers_and_a_rebalance(
-    broker: Broker, tmp_path: Path
+    broker: Broker,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     topics = make_topics(broker, partitions=4)
     events = generate(cases=400, seed=31, lateness=LATENESS)
@@ -78,6 +83,13 @@ def test_waiting_list_and_routed_lookups_across_two_workers_and_a_rebalance(
             status, body = _get(worker, "/cases/waiting?limit=10000")
             assert status == 200, body
             assert _keys(body) == want
+        url = f"http://127.0.0.1:{w1.port}"
+        assert [r["case_key"] for r in fetch_waiting(url, TOKEN, {}, 10_000)] == want
+        monkeypatch.setenv("CAREWATCH_API_TOKEN", TOKEN)
+        monkeypatch.setenv("COLUMNS", "400")  # one table row per line
+        assert main(["queue", "--url", url, "--limit", "5"]) == 0
+        printed = capsys.readouterr().out
+        assert all(key in printed for key in want[:5])
         assert _get(w1, "/cases/waiting", token=None)[0] == 401
         assert _get(w1, "/cases/waiting", token="wrong")[0] == 401
 
