@@ -26,6 +26,7 @@ import aiohttp
 from faust.web import Request, Response, View
 
 from streams.clocks import CaseState, rfc3339
+from streams.openapi import SPEC
 from streams.processor import partition_for
 
 if TYPE_CHECKING:
@@ -145,6 +146,10 @@ def install_views(worker: Worker) -> None:
         if not authorised(request, token):
             return view.json({"error": "missing or wrong bearer token"}, status=401)
         return None
+
+    @app.page("/openapi.json")
+    async def openapi(view: View, request: Request) -> Response:
+        return view.json(SPEC)
 
     @app.page("/cases/waiting")
     async def waiting(view: View, request: Request) -> Response:

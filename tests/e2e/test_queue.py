@@ -91,6 +91,15 @@ def test_waiting_list_and_routed_lookups_across_two_workers_and_a_rebalance(
         printed = capsys.readouterr().out
         assert all(key in printed for key in want[:5])
         assert _get(w1, "/cases/waiting", token=None)[0] == 401
+        status, spec = _get(w1, "/openapi.json", token=None)
+        assert status == 200
+        assert set(spec["paths"]) == {
+            "/cases/waiting",
+            "/cases/{case_key}",
+            "/health",
+            "/metrics",
+            "/openapi.json",
+        }
         assert _get(w1, "/cases/waiting", token="wrong")[0] == 401
 
         status, brand_only = _get(w1, "/cases/waiting?limit=10000&brand=du")
