@@ -185,19 +185,26 @@ def events_from_stream_line(
     rules that matched (their ``carewatch:{brand}:...`` tags) count as mentioned when X
     left the entities out.
     """
-    tags = doc.get("matching_rules")
-    hinted = {
-        tag.split(":")[1]
-        for tag in (r.get("tag") for r in tags if isinstance(r, Mapping))
-        if isinstance(tag, str) and tag.startswith(RULE_TAG_PREFIX) and tag.count(":") >= 2
-    } if isinstance(tags, list) else set()  # fmt: skip
+    hinted = _rule_brands(doc.get("matching_rules"))
     return events_from_post(
         doc.get("data"),
         Includes.from_doc(doc.get("includes")),
         brands,
         ingested_at=ingested_at,
         customer_ids=customer_ids,
-        hinted=frozenset(hinted),
+        hinted=hinted,
+    )
+
+
+def _rule_brands(matching_rules: object) -> frozenset[str]:
+    """The brands named by the ``carewatch:{brand}:{kind}`` tags of the matching rules."""
+    if not isinstance(matching_rules, list):
+        return frozenset()
+    tags = (r.get("tag") for r in matching_rules if isinstance(r, Mapping))
+    return frozenset(
+        tag.split(":")[1]
+        for tag in tags
+        if isinstance(tag, str) and tag.startswith(RULE_TAG_PREFIX) and tag.count(":") >= 2
     )
 
 

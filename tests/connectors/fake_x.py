@@ -280,9 +280,12 @@ class FakeX:
         if script and script[0].kind == "status":
             step = script[0]
             self.stream_connects.append(self._record(request, step.status))
-            body = {"title": "ConnectionException" if step.status == 429 else "Service Unavailable",
-                    "detail": "scripted", "type": "https://api.twitter.com/2/problems/streaming-connection",
-                    "status": step.status}  # fmt: skip
+            body = {
+                "title": "ConnectionException" if step.status == 429 else "Service Unavailable",
+                "detail": "scripted",
+                "type": "https://api.twitter.com/2/problems/streaming-connection",
+                "status": step.status,
+            }
             return _json(body, step.status, headers=step.headers)
         self.stream_connects.append(self._record(request, 200))
         response = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
@@ -355,8 +358,14 @@ class FakeX:
         created, errors = [], []
         for rule in body.get("add", []):
             if any(r["value"] == rule["value"] for r in self.rules):
-                errors.append({"value": rule["value"], "id": "", "title": "DuplicateRule",
-                               "type": "https://api.twitter.com/2/problems/duplicate-rules"})  # fmt: skip
+                errors.append(
+                    {
+                        "value": rule["value"],
+                        "id": "",
+                        "title": "DuplicateRule",
+                        "type": "https://api.twitter.com/2/problems/duplicate-rules",
+                    }
+                )
                 continue
             new = {
                 "id": str(next(self._rule_ids)),
@@ -418,22 +427,41 @@ class FakeX:
         missing = [w for w in wanted if w.lower() not in by_name]
         doc: dict[str, Any] = {"data": found} if found else {}
         if missing:
-            doc["errors"] = [{"value": w, "detail": f"Could not find user with usernames: [{w}].",
-                              "title": "Not Found Error", "parameter": "usernames",
-                              "resource_type": "user", "type": "https://api.twitter.com/2/problems/resource-not-found"}
-                             for w in missing]  # fmt: skip
+            doc["errors"] = [
+                {
+                    "value": w,
+                    "detail": f"Could not find user with usernames: [{w}].",
+                    "title": "Not Found Error",
+                    "parameter": "usernames",
+                    "resource_type": "user",
+                    "type": "https://api.twitter.com/2/problems/resource-not-found",
+                }
+                for w in missing
+            ]
         return _json(doc)
 
     async def _mentions(self, request: web.Request) -> web.Response:
         user = self.users.get(request.match_info["id"], {}).get("username", "").lower()
-        return await self._timeline(request, lambda p: any(
-            m["username"].lower() == user for m in p.get("entities", {}).get("mentions", [])))  # fmt: skip
+        return await self._timeline(
+            request,
+            lambda p: any(
+                m["username"].lower() == user for m in p.get("entities", {}).get("mentions", [])
+            ),
+        )
 
     async def _tweets(self, request: web.Request) -> web.Response:
         user_id = request.match_info["id"]
         no_retweets = "retweets" in request.query.get("exclude", "")
-        return await self._timeline(request, lambda p: p.get("author_id") == user_id and not (
-            no_retweets and any(r["type"] == "retweeted" for r in p.get("referenced_tweets", []))))  # fmt: skip
+        return await self._timeline(
+            request,
+            lambda p: (
+                p.get("author_id") == user_id
+                and not (
+                    no_retweets
+                    and any(r["type"] == "retweeted" for r in p.get("referenced_tweets", []))
+                )
+            ),
+        )
 
     async def _timeline(self, request: web.Request, selects: Any) -> web.Response:
         refused = self._refuse(request)
@@ -480,8 +508,9 @@ class FakeX:
 
 
 def _json(doc: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps(doc), status=status, headers=headers,
-                        content_type="application/json")  # fmt: skip
+    return web.Response(
+        body=orjson.dumps(doc), status=status, headers=headers, content_type="application/json"
+    )
 
 
 def _now() -> str:

@@ -19,10 +19,16 @@ def test_connect_offers_x() -> None:
     [
         ({}, "CAREWATCH_X_BEARER_TOKEN"),
         ({"CAREWATCH_X_BEARER_TOKEN": "t"}, "CAREWATCH_X_BRANDS"),
-        ({"CAREWATCH_X_BEARER_TOKEN": "t", "CAREWATCH_X_BRANDS": "du=du_care", "CAREWATCH_X_MODE": "x"},
-         "CAREWATCH_X_MODE"),
+        (
+            {
+                "CAREWATCH_X_BEARER_TOKEN": "t",
+                "CAREWATCH_X_BRANDS": "du=du_care",
+                "CAREWATCH_X_MODE": "x",
+            },
+            "CAREWATCH_X_MODE",
+        ),
     ],
-)  # fmt: skip
+)
 def test_unusable_settings_exit_2_naming_the_variable(
     env: dict[str, str],
     variable: str,

@@ -64,14 +64,21 @@ def read_topic(
 
 
 def test_stream_to_kafka_keyed_by_case(broker: Broker, topics: TestTopics, fake: FakeX) -> None:
-    fake.script_stream([
-        fake_x.post(AMIRA_MENTION), fake_x.post(BORIS_MENTION), fake_x.post(BOT_TO_AMIRA),
-        fake_x.post(REPLY_TO_BORIS),
-    ])  # fmt: skip
+    fake.script_stream(
+        [
+            fake_x.post(AMIRA_MENTION),
+            fake_x.post(BORIS_MENTION),
+            fake_x.post(BOT_TO_AMIRA),
+            fake_x.post(REPLY_TO_BORIS),
+        ]
+    )
     settings = XSettings(
-        bearer_token=fake.token, brands="du=du_care,du_bot", bot_accounts="du_bot",
-        api_base=fake.base_url, metrics_port=0,
-    )  # fmt: skip
+        bearer_token=fake.token,
+        brands="du=du_care,du_bot",
+        bot_accounts="du_bot",
+        api_base=fake.base_url,
+        metrics_port=0,
+    )
     kafka = KafkaOptions(bootstrap=broker.bootstrap, topic=topics.events, ack_timeout=10.0)
     registry = CollectorRegistry()
     ports: list[int] = []
@@ -85,8 +92,13 @@ def test_stream_to_kafka_keyed_by_case(broker: Broker, topics: TestTopics, fake:
             serve(settings, kafka, stop, registry=registry, ready=ports.append, policy=FAST)
         )
         try:
-            await until(lambda: metric("carewatch_connector_events_total", connector="x", platform="x") == 4.0,
-                        within=30, what="four events acknowledged by Kafka")  # fmt: skip
+            await until(
+                lambda: (
+                    metric("carewatch_connector_events_total", connector="x", platform="x") == 4.0
+                ),
+                within=30,
+                what="four events acknowledged by Kafka",
+            )
             assert metric("carewatch_connector_up", connector="x") == 1.0
             url = f"http://127.0.0.1:{ports[0]}"
             health = await asyncio.to_thread(

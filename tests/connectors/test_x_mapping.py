@@ -181,9 +181,15 @@ def test_long_posts_use_the_note_tweet_text_cut_to_the_contract() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("id", None), ("id", "12ab"), ("author_id", None), ("created_at", "yesterday"),
-     ("created_at", "2026-03-02T08:05:12"), ("created_at", 17)],
-)  # fmt: skip
+    [
+        ("id", None),
+        ("id", "12ab"),
+        ("author_id", None),
+        ("created_at", "yesterday"),
+        ("created_at", "2026-03-02T08:05:12"),
+        ("created_at", 17),
+    ],
+)
 def test_unreadable_posts_raise_malformed(field: str, value: object) -> None:
     doc = load("stream_mention_ar.json")
     doc["data"][field] = value

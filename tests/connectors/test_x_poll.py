@@ -48,9 +48,16 @@ from tests.connectors.fake_x import (
 )
 
 FAST = BackoffPolicy(
-    network_step=0.01, network_max=0.05, http_first=0.05, http_max=0.2, rate_limit_first=0.1,
-    rate_limit_max=0.5, reset_margin=0.05, sink_first=0.01, sink_max=0.05,
-)  # fmt: skip
+    network_step=0.01,
+    network_max=0.05,
+    http_first=0.05,
+    http_max=0.2,
+    rate_limit_first=0.1,
+    rate_limit_max=0.5,
+    reset_margin=0.05,
+    sink_first=0.01,
+    sink_max=0.05,
+)
 NOON = datetime.fromisoformat("2026-03-02T12:00:00Z").timestamp()  # after every post of world.json
 
 
@@ -77,9 +84,15 @@ class Poll:
         self.client = make_client(settings)
         self.brands = resolve_brands(self.client, settings, Retrier(self.metrics, FAST))
         self.poller = XPoller(
-            self.client, self.brands, self.sink, self.metrics, SinceIds(checkpoints),
-            lookback=86_400, policy=FAST, clock=lambda: NOON,
-        )  # fmt: skip
+            self.client,
+            self.brands,
+            self.sink,
+            self.metrics,
+            SinceIds(checkpoints),
+            lookback=86_400,
+            policy=FAST,
+            clock=lambda: NOON,
+        )
 
     def once(self) -> int:
         return asyncio.run(self.poller.poll_once())
@@ -92,10 +105,21 @@ class Poll:
 def test_brands_resolve_to_account_ids(fake: FakeX, tmp_path: Path) -> None:
     brands = Poll(fake, tmp_path / "since.json").brands
     assert brands == [
-        BrandAccounts("du", ("du_care", "du_bot"), frozenset({DU, DU_BOT}), frozenset({DU_BOT}),
-                      frozenset({"Khoros Automation"})),
-        BrandAccounts("tele2", ("tele2_ru",), frozenset({TELE2}), frozenset(), frozenset({"Khoros Automation"})),
-    ]  # fmt: skip
+        BrandAccounts(
+            "du",
+            ("du_care", "du_bot"),
+            frozenset({DU, DU_BOT}),
+            frozenset({DU_BOT}),
+            frozenset({"Khoros Automation"}),
+        ),
+        BrandAccounts(
+            "tele2",
+            ("tele2_ru",),
+            frozenset({TELE2}),
+            frozenset(),
+            frozenset({"Khoros Automation"}),
+        ),
+    ]
 
 
 def test_polling_reads_every_page_and_keeps_since_id_across_a_restart(
@@ -106,9 +130,18 @@ def test_polling_reads_every_page_and_keeps_since_id_across_a_restart(
     assert first.once() == len(first.sink.events)
     by_id = {e.event_id: e for e in first.sink.events}
     assert set(by_id) == {
-        f"x:{i}" for i in (AMIRA_MENTION, BORIS_MENTION, CHEN_UND, REPLY_TO_BORIS, REPLY_TO_BORIS_2,
-                           BOT_TO_AMIRA, AUTOMATION_TO_AMIRA, TELE2_MENTION)
-    } | {f"x:{TWO_BRANDS}:du", f"x:{TWO_BRANDS}:tele2"}  # fmt: skip
+        f"x:{i}"
+        for i in (
+            AMIRA_MENTION,
+            BORIS_MENTION,
+            CHEN_UND,
+            REPLY_TO_BORIS,
+            REPLY_TO_BORIS_2,
+            BOT_TO_AMIRA,
+            AUTOMATION_TO_AMIRA,
+            TELE2_MENTION,
+        )
+    } | {f"x:{TWO_BRANDS}:du", f"x:{TWO_BRANDS}:tele2"}
     assert by_id[f"x:{REPLY_TO_BORIS}"].case_key == f"x:du:{ROOT}:{BORIS}"
     assert (by_id[f"x:{BOT_TO_AMIRA}"].kind, by_id[f"x:{BOT_TO_AMIRA}"].customer_id) == (
         Kind.REPLY,
@@ -123,17 +156,25 @@ def test_polling_reads_every_page_and_keeps_since_id_across_a_restart(
     ]
     assert paged, "the fake's page size forces pagination"
     first_round = fake.calls("GET", r"/2/users/\d+/(mentions|tweets)")
-    assert all("since_id" not in r.query and r.query["start_time"] == "2026-03-01T12:00:00Z"
-               for r in first_round)  # fmt: skip
+    assert all(
+        "since_id" not in r.query and r.query["start_time"] == "2026-03-01T12:00:00Z"
+        for r in first_round
+    )
     saved = json.loads(path.read_text())
     assert saved["since_id"][f"du/{DU}/mentions"] == TWO_BRANDS
     assert saved["since_id"][f"du/{DU}/tweets"] == REPLY_TO_BORIS_2
     assert saved["since_id"][f"tele2/{TELE2}/mentions"] == TELE2_MENTION
 
     # new posts arrive while the connector is down; a new process polls from the checkpoint
-    new_mention = {**fake.posts[CHEN_UND], "id": "1896523400000000401", "text": "@du_care still down",
-                   "conversation_id": "1896523400000000401", "created_at": "2026-03-02T11:00:00.000Z",
-                   "lang": "en", "edit_history_tweet_ids": ["1896523400000000401"]}  # fmt: skip
+    new_mention = {
+        **fake.posts[CHEN_UND],
+        "id": "1896523400000000401",
+        "text": "@du_care still down",
+        "conversation_id": "1896523400000000401",
+        "created_at": "2026-03-02T11:00:00.000Z",
+        "lang": "en",
+        "edit_history_tweet_ids": ["1896523400000000401"],
+    }
     fake.add_post(new_mention)
     before = len(fake.requests)
     second = Poll(fake, path)

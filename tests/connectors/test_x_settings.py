@@ -19,9 +19,14 @@ ENV = {
 
 
 def test_settings_from_the_environment() -> None:
-    env = {**ENV, "CAREWATCH_X_BOT_ACCOUNTS": "du_bot,id:99", "CAREWATCH_X_MODE": "poll",
-           "CAREWATCH_X_READ_TIMEOUT": "30", "CAREWATCH_X_BACKFILL_MINUTES": "2",
-           "CAREWATCH_X_API_BASE": "http://127.0.0.1:8080"}  # fmt: skip
+    env = {
+        **ENV,
+        "CAREWATCH_X_BOT_ACCOUNTS": "du_bot,id:99",
+        "CAREWATCH_X_MODE": "poll",
+        "CAREWATCH_X_READ_TIMEOUT": "30",
+        "CAREWATCH_X_BACKFILL_MINUTES": "2",
+        "CAREWATCH_X_API_BASE": "http://127.0.0.1:8080",
+    }
     settings = XSettings.from_env(env)
     assert settings.brand_handles() == {"du": ("du_care", "du_bot"), "tele2": ("tele2_ru",)}
     assert settings.bot_handles() == (frozenset({"du_bot"}), frozenset({"99"}))

@@ -46,9 +46,16 @@ from tests.connectors.fake_x import (
 )
 
 FAST = BackoffPolicy(
-    network_step=0.01, network_max=0.05, http_first=0.05, http_max=0.2, rate_limit_first=0.1,
-    rate_limit_max=0.5, reset_margin=0.05, sink_first=0.01, sink_max=0.05,
-)  # fmt: skip
+    network_step=0.01,
+    network_max=0.05,
+    http_first=0.05,
+    http_max=0.2,
+    rate_limit_first=0.1,
+    rate_limit_max=0.5,
+    reset_margin=0.05,
+    sink_first=0.01,
+    sink_max=0.05,
+)
 
 
 @pytest.fixture
@@ -149,9 +156,14 @@ def test_events_flow_and_only_what_the_rules_select(fake: FakeX) -> None:
     stream_call = fake.stream_connects[0]
     assert stream_call.query["expansions"] == "author_id,referenced_tweets.id,in_reply_to_user_id"
     assert set(stream_call.query["tweet.fields"].split(",")) >= {
-        "author_id", "conversation_id", "in_reply_to_user_id", "referenced_tweets", "created_at",
-        "lang", "entities",
-    }  # fmt: skip
+        "author_id",
+        "conversation_id",
+        "in_reply_to_user_id",
+        "referenced_tweets",
+        "created_at",
+        "lang",
+        "entities",
+    }
     assert stream_call.query["user.fields"] == "username"
 
 
@@ -205,8 +217,11 @@ def test_a_dropped_connection_resumes_with_no_event_lost_and_repeats_are_the_sam
 
     asyncio.run(scenario())
     assert h.sink.ids() == [
-        f"x:{AMIRA_MENTION}", f"x:{BORIS_MENTION}", f"x:{BORIS_MENTION}", f"x:{REPLY_TO_BORIS}",
-    ]  # fmt: skip
+        f"x:{AMIRA_MENTION}",
+        f"x:{BORIS_MENTION}",
+        f"x:{BORIS_MENTION}",
+        f"x:{REPLY_TO_BORIS}",
+    ]
     assert h.sink.events[1] == replace(h.sink.events[2], ingested_at=h.sink.events[1].ingested_at)
     assert len(fake.stream_connects) == 2
     assert fake.stream_connects[1].at - fake.stream_connects[0].at < 2.0  # at once, no backoff
@@ -230,14 +245,16 @@ def test_a_silent_connection_is_reopened_after_the_read_timeout(fake: FakeX) -> 
 
 def test_malformed_lines_are_counted_and_skipped(fake: FakeX) -> None:
     disconnect_notice = (fake_x.WORLD.parent / "stream_operational_disconnect.json").read_bytes()
-    fake.script_stream([
-        fake_x.raw(b'{"data": {"id": "18965234000'),  # cut short
-        fake_x.raw(b"<html>502 Bad Gateway</html>"),
-        fake_x.raw(b"[1, 2, 3]"),
-        fake_x.raw(b'{"data": {"id": "1896523400000000999", "text": "no author, no date"}}'),
-        fake_x.raw(disconnect_notice.replace(b"\n", b"")),
-        fake_x.post(AMIRA_MENTION),
-    ])  # fmt: skip
+    fake.script_stream(
+        [
+            fake_x.raw(b'{"data": {"id": "18965234000'),  # cut short
+            fake_x.raw(b"<html>502 Bad Gateway</html>"),
+            fake_x.raw(b"[1, 2, 3]"),
+            fake_x.raw(b'{"data": {"id": "1896523400000000999", "text": "no author, no date"}}'),
+            fake_x.raw(disconnect_notice.replace(b"\n", b"")),
+            fake_x.post(AMIRA_MENTION),
+        ]
+    )
     h = Harness(fake)
 
     async def scenario() -> None:
@@ -252,10 +269,15 @@ def test_malformed_lines_are_counted_and_skipped(fake: FakeX) -> None:
 
 
 def test_a_reply_in_a_thread_many_customers_share_reaches_the_right_case(fake: FakeX) -> None:
-    fake.script_stream([
-        fake_x.post(AMIRA_MENTION), fake_x.post(BOT_TO_AMIRA), fake_x.post(AUTOMATION_TO_AMIRA),
-        fake_x.post(BORIS_MENTION), fake_x.post(REPLY_TO_BORIS),
-    ])  # fmt: skip
+    fake.script_stream(
+        [
+            fake_x.post(AMIRA_MENTION),
+            fake_x.post(BOT_TO_AMIRA),
+            fake_x.post(AUTOMATION_TO_AMIRA),
+            fake_x.post(BORIS_MENTION),
+            fake_x.post(REPLY_TO_BORIS),
+        ]
+    )
     h = Harness(fake)
 
     async def scenario() -> None:
@@ -268,10 +290,12 @@ def test_a_reply_in_a_thread_many_customers_share_reaches_the_right_case(fake: F
         cases.setdefault(event.case_key, []).append((event.kind, event.author_type))
     assert cases == {
         f"x:du:{ROOT}:{AMIRA}": [
-            (Kind.MESSAGE, None), (Kind.REPLY, AuthorType.BOT), (Kind.REPLY, AuthorType.AUTOMATION),
+            (Kind.MESSAGE, None),
+            (Kind.REPLY, AuthorType.BOT),
+            (Kind.REPLY, AuthorType.AUTOMATION),
         ],
         f"x:du:{ROOT}:{BORIS}": [(Kind.MESSAGE, None), (Kind.REPLY, AuthorType.HUMAN)],
-    }  # fmt: skip
+    }
 
 
 def test_a_failing_sink_is_retried_before_the_stream_reads_on(fake: FakeX) -> None:
