@@ -914,6 +914,7 @@ async def serve(
     registry: CollectorRegistry | None = None,
     ready: Callable[[int], None] | None = None,
     policy: BackoffPolicy | None = None,
+    customer_ids: CustomerIds = str,
 ) -> None:
     """Run the connector into Kafka through the shared producer, with ``/health`` and
     ``/metrics`` on ``metrics_host:metrics_port``, until ``stop`` is set; a fatal error
@@ -931,7 +932,9 @@ async def serve(
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     loop = asyncio.get_running_loop()
-    connector = asyncio.create_task(run_x(settings, producer, metrics, policy=policy))
+    connector = asyncio.create_task(
+        run_x(settings, producer, metrics, policy=policy, customer_ids=customer_ids)
+    )
     stopped = asyncio.create_task(stop.wait())
     try:
         await web.TCPSite(runner, settings.metrics_host, settings.metrics_port).start()

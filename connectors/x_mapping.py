@@ -21,7 +21,8 @@ For each configured brand a post is:
   else ``human``.
 
 ``event_id`` is ``x:{post id}``, so a post delivered twice (a reconnect, backfill, a poll
-overlapping the stream) is the same event. A post that belongs to several configured
+overlapping the stream) is the same event; an edited post keeps the id of the original
+(the first of its ``edit_history_tweet_ids``), so an edit is not a second message. A post that belongs to several configured
 brands (a customer mentions two of them) gives one event per brand, with ids
 ``x:{post id}:{brand}``: ids stay globally unique, and still repeat exactly.
 """
@@ -269,7 +270,8 @@ def events_from_post(
     lang = _lang(post.get("lang"))
     events = []
     for brand, (kind, customer) in roles:
-        event_id = f"x:{post_id}" if len(roles) == 1 else f"x:{post_id}:{brand.brand}"
+        first = _original_id(post, post_id)
+        event_id = f"x:{first}" if len(roles) == 1 else f"x:{first}:{brand.brand}"
         events.append(
             CareEvent(
                 event_id=event_id,
@@ -340,6 +342,14 @@ def _author_type(post: Mapping[str, Any], author: str, brand: BrandAccounts) -> 
     if post.get("source") in brand.automation_sources:
         return AuthorType.AUTOMATION
     return AuthorType.HUMAN
+
+
+def _original_id(post: Mapping[str, Any], post_id: str) -> str:
+    """The id of the post as first written: an edit is a new post whose
+    ``edit_history_tweet_ids`` starts with the original's id, and it is the same event."""
+    history = post.get("edit_history_tweet_ids")
+    first = history[0] if isinstance(history, list) and history else post_id
+    return first if isinstance(first, str) and _POST_ID.fullmatch(first) else post_id
 
 
 def _referenced(post: Mapping[str, Any]) -> dict[str, str]:

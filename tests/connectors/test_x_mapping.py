@@ -156,6 +156,14 @@ def test_the_same_post_twice_is_the_same_event() -> None:
     assert [e.event_id for e in first] == [e.event_id for e in again]
 
 
+def test_an_edited_post_is_the_same_event_as_the_original() -> None:
+    doc = load("stream_mention_ar.json")
+    doc["data"]["id"] = "1896523400000000111"
+    doc["data"]["edit_history_tweet_ids"] = ["1896523400000000101", "1896523400000000111"]
+    [edit] = events_from_stream_line(doc, BRANDS, ingested_at=NOW)
+    assert edit.event_id == "x:1896523400000000101"
+
+
 def test_the_matching_rule_stands_in_for_missing_entities() -> None:
     doc = load("stream_mention_und.json")
     del doc["data"]["entities"]
