@@ -25,6 +25,7 @@ and the test's event loop both reach it like a remote server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import re
 import threading
@@ -147,6 +148,7 @@ class FakeX:
 
     def __exit__(self, *exc: object) -> None:
         self._closing = True
+        self._loop.call_soon_threadsafe(self._closed.set)
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -154,6 +156,7 @@ class FakeX:
         self._loop.close()
 
     async def _start(self) -> None:
+        self._closed = asyncio.Event()
         app = web.Application()
         app.router.add_get("/2/tweets/search/stream", self._stream)
         app.router.add_get("/2/tweets/search/stream/rules", self._get_rules)
@@ -161,7 +164,7 @@ class FakeX:
         app.router.add_get("/2/users/by", self._users_by)
         app.router.add_get("/2/users/{id}/mentions", self._mentions)
         app.router.add_get("/2/users/{id}/tweets", self._tweets)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.25, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -306,7 +309,8 @@ class FakeX:
                     await response.write_eof()
                     return response
                 elif step.kind == "stall":
-                    await asyncio.sleep(step.seconds)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._closed.wait(), step.seconds)
                     return response
             while not self._closing:  # hold: heartbeats, and posts pushed meanwhile
                 with self._lock:
