@@ -31,14 +31,11 @@ TARGET_LABELS = frozenset({"job", "instance", "component", "mode", "pid"})
 # read, with their labels (counters carry the ``_total`` suffix prometheus_client adds).
 FAUST_SERIES: dict[str, tuple[str, ...]] = {
     "faust_messages_received_total": (),
-    "faust_messages_received_per_topic_total": ("topic",),
     "faust_topic_partition_end_offset": ("topic", "partition"),
     "faust_topic_partition_offset_commited": ("topic", "partition"),  # sic, Faust's spelling
     "faust_total_rebalances": (),
-    "faust_total_rebalances_recovering": (),
     "faust_assignment_operations_total": ("operation",),
     "faust_consumer_commit_latency_bucket": ("le",),
-    "faust_total_sent_messages_total": (),
     "faust_total_error_messages_sent_total": (),
 }
 
