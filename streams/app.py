@@ -17,6 +17,7 @@ from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 from prometheus_client import CollectorRegistry
 
 from streams.cases import CaseStore
+from streams.enrich import build_enricher
 from streams.metrics import CaseGauges, StreamMetrics
 from streams.policy import PolicyBook
 from streams.processor import CaseProcessor, Mode
@@ -91,6 +92,8 @@ def build_worker(settings: Settings, policies: PolicyBook) -> Worker:
         mode=Mode(settings.mode),
         lateness=settings.lateness,
         partitions=settings.partitions,
+        # built once: it loads the language models (seconds); a bad rules file fails here
+        enricher=build_enricher(settings.language_set, settings.topic_rules_file),
     )
     worker = Worker(
         settings,

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 import orjson
 from kafka.partitioner.default import murmur2
@@ -22,10 +23,16 @@ from streams.cases import CaseStore
 from streams.clocks import CaseState, Counted, CountName, Decision, PolicyLookup, on_clock, on_event
 from streams.control import CONTROL_HEADER, parse_clock_marker
 from streams.errors import InvalidEvent
-from streams.events import Kind, decode_event
+from streams.events import CareEvent, Kind, decode_event
 from streams.metrics import StreamMetrics
 
 log = logging.getLogger("carewatch.processor")
+
+
+class MessageEnricher(Protocol):
+    """Fills in the ``lang`` and ``topic`` labels a message lacks (:mod:`streams.enrich`)."""
+
+    def labels(self, event: CareEvent) -> tuple[str | None, str | None]: ...
 
 
 class Mode(StrEnum):
@@ -58,6 +65,7 @@ class CaseProcessor:
         lateness: float,
         partitions: int,
         wall_clock: Callable[[], float] = time.time,
+        enricher: MessageEnricher | None = None,
     ) -> None:
         self.store = store
         self.policies = policies
@@ -66,6 +74,7 @@ class CaseProcessor:
         self.lateness = lateness
         self.partitions = partitions
         self.wall_clock = wall_clock
+        self.enricher = enricher
         self.watermarks: dict[int, float] = {}
 
     def clock(self, partition: int) -> float | None:
@@ -121,7 +130,11 @@ class CaseProcessor:
         self.metrics.apply(step.effects, step.decisions)
         out.decisions.extend(step.decisions)
         if event.kind is Kind.MESSAGE and _counted(step.effects):
-            self.metrics.mention(event.brand, event.platform, event.topic, event.lang)
+            # Enriched once, when first counted: a repeat costs no detection.
+            lang_label, topic_label = event.lang, event.topic
+            if self.enricher is not None and not (lang_label and topic_label):
+                lang_label, topic_label = self.enricher.labels(event)
+            self.metrics.mention(event.brand, event.platform, topic_label, lang_label)
         if _counted(step.effects):
             self.metrics.lag(event.platform, event.occurred_at, self.wall_clock())
         out.decisions.extend(self.tick(partition))

@@ -53,6 +53,7 @@ class Settings:
     checkpoint_interval: float = 1.0  # how often states reach the changelog, seconds
     checkpoint_events: int = 5000  # ... or after this many events, whichever first
     languages: str = "ar,ru,vi,zh,en,et"  # the lang label's values (others count as "other")
+    topic_rules_file: str = "deploy/topics.example.yaml"  # phrase rules for the topic label
     prometheus_sd_dir: str = ""  # where to register this worker for Prometheus (file_sd)
     api_token: str = field(default="", repr=False)  # bearer token of the case views; "" = off
     canonical_url: str = ""  # how other workers reach this one; default http://web_host:web_port
