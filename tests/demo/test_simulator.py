@@ -1,0 +1,164 @@
+"""The traffic simulator: repeatable, valid events only, and the shape of each scenario."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+
+from connectors.simulator import (
+    BRANDS,
+    GIVEN_LANG_SHARE,
+    OUTAGE_BRAND,
+    OUTAGE_HOURS,
+    OUTAGE_START,
+    SHIFT,
+    Simulation,
+    run,
+)
+from connectors.simulator_phrases import FOLLOW_UPS, MESSAGES
+from streams.control import CONTROL_HEADER, parse_clock_marker
+from streams.events import AuthorType, CareEvent, Kind, decode_event, encode_event
+from tests.conftest import Broker, make_topics
+from tests.e2e.workers import read_topic
+
+START = 1_790_000_000.0  # 2026-09-21T14:13:20Z
+HOURS = 6
+
+
+def simulate(scenario: str = "normal", seed: int = 7, hours: float = HOURS) -> list[CareEvent]:
+    return Simulation(scenario, seed, START).advance(START + hours * 3600)
+
+
+def test_the_same_seed_gives_the_same_events_however_time_advances() -> None:
+    whole = simulate(seed=3)
+    stepped = Simulation("normal", 3, START)
+    pieces: list[CareEvent] = []
+    for step in range(1, 1000):
+        pieces.extend(stepped.advance(START + step * HOURS * 3600 / 999))
+    assert pieces == whole
+    assert simulate(seed=4) != whole
+
+
+def test_every_event_is_valid_unique_and_in_time_order() -> None:
+    events = [e for scenario in ("normal", "outage", "bots") for e in simulate(scenario)]
+    assert len(events) > 3000
+    for event in events:
+        assert decode_event(encode_event(event)) == event  # encode_event validates
+    for scenario in ("normal", "outage", "bots"):
+        log = simulate(scenario)
+        assert [e.occurred_at for e in log] == sorted(e.occurred_at for e in log)
+        assert len({e.event_id for e in log}) == len(log)
+
+
+def test_a_log_covers_brands_platforms_kinds_and_languages() -> None:
+    events = simulate()
+    assert {e.brand for e in events} == {b.name for b in BRANDS}
+    assert {"x", "facebook", "telegram", "webchat", "email"} <= {e.platform for e in events}
+    kinds = Counter((e.kind, e.author_type, e.status) for e in events)
+    assert {k for k, _, _ in kinds} == set(Kind)
+    statuses = {s for _, _, s in kinds if s}
+    assert {"resolved", "pending"} <= {s.value for s in statuses}
+    messages = [e for e in events if e.kind is Kind.MESSAGE]
+    assert all(e.text for e in messages)
+    assert all(e.topic is None for e in messages)  # the stream classifies every topic
+    given = sum(e.lang is not None for e in messages) / len(messages)
+    assert GIVEN_LANG_SHARE / 2 < given < GIVEN_LANG_SHARE * 2
+    langs = {e.lang for e in messages if e.lang}
+    assert langs == {"ar", "ru", "vi", "zh", "en", "et"}
+
+
+def local_hour(event: CareEvent) -> float:
+    offset = next(b.utc_offset for b in BRANDS if b.name == event.brand)
+    return (event.occurred_at / 3600 + offset) % 24
+
+
+def test_people_answer_on_shift_and_bots_at_night() -> None:
+    events = simulate(hours=24)
+    humans = [e for e in events if e.kind is Kind.REPLY and e.author_type is AuthorType.HUMAN]
+    assert all(SHIFT[0] <= local_hour(e) < SHIFT[1] for e in humans)
+    bots = [e for e in events if e.kind is Kind.REPLY and e.author_type is not AuthorType.HUMAN]
+    at_night = sum(not SHIFT[0] <= local_hour(e) < SHIFT[1] for e in bots)
+    assert at_night > len(bots) / 2
+
+
+def first_reply_waits(events: list[CareEvent], brand: str) -> list[float]:
+    first_message: dict[str, float] = {}
+    waits = []
+    for e in events:
+        if e.brand != brand:
+            continue
+        if e.kind is Kind.MESSAGE:
+            first_message.setdefault(e.case_key, e.occurred_at)
+        elif e.author_type is AuthorType.HUMAN and e.case_key in first_message:
+            waits.append(e.occurred_at - first_message.pop(e.case_key))
+    return waits
+
+
+def test_an_outage_surges_network_messages_and_slows_the_people() -> None:
+    normal, outage = simulate("normal"), simulate("outage")
+    begins, ends = START + OUTAGE_START, START + OUTAGE_START + OUTAGE_HOURS * 3600
+
+    def messages(log: list[CareEvent]) -> list[CareEvent]:
+        return [
+            e
+            for e in log
+            if e.kind is Kind.MESSAGE and e.brand == OUTAGE_BRAND and begins <= e.occurred_at < ends
+        ]
+
+    assert len(messages(outage)) > 3 * len(messages(normal))
+    network = set(MESSAGES["ru"]["network_quality"])
+    follow_ups = set(FOLLOW_UPS["ru"])
+    opening = [e for e in messages(outage) if e.text not in follow_ups]
+    assert sum(e.text in network for e in opening) > 0.6 * len(opening)
+    slow = statistics.median(first_reply_waits(outage, OUTAGE_BRAND))
+    usual = statistics.median(first_reply_waits(normal, OUTAGE_BRAND))
+    assert slow > 2 * usual
+    others = [e for e in outage if e.brand != OUTAGE_BRAND]
+    assert others == [e for e in normal if e.brand != OUTAGE_BRAND]  # only one brand is hit
+
+
+def test_the_bots_scenario_answers_every_message_with_a_bot_first() -> None:
+    def bot_share(log: list[CareEvent]) -> float:
+        replies = [e for e in log if e.kind is Kind.REPLY and e.visibility.value != "internal"]
+        return sum(e.author_type is not AuthorType.HUMAN for e in replies) / len(replies)
+
+    assert bot_share(simulate("bots")) > 0.45
+    assert bot_share(simulate("normal")) < 0.3
+
+
+def test_an_unknown_scenario_is_refused() -> None:
+    with pytest.raises(ValueError, match="scenario"):
+        Simulation("storm", 1, START)
+
+
+@pytest.mark.kafka
+def test_run_sends_events_then_clock_markers_to_every_partition(
+    broker: Broker, tmp_path: Path
+) -> None:
+    topics = make_topics(broker, partitions=3)
+    status_file = tmp_path / "status.json"
+    status = run(
+        Simulation("outage", 1, START),
+        bootstrap=broker.bootstrap,
+        topic=topics.events,
+        speed=3600.0,  # an hour per wall second
+        stop=threading.Event(),
+        duration=3.0,
+        status_path=status_file,
+    )
+    assert status.events > 100
+    assert status.markers >= 3
+    assert orjson.loads(status_file.read_bytes())["events"] == status.events
+    consumer_view = read_topic(broker.bootstrap, topics.events)
+    keyed = [(k, decode_event(v)) for k, v in consumer_view if k is not None]
+    assert len(keyed) == status.events
+    assert all(k == e.case_key.encode() for k, e in keyed)  # keyed by case key
+    markers = [parse_clock_marker(v) for k, v in consumer_view if k is None]
+    assert len(markers) == 3 * status.markers
+    assert all(m is not None and START <= m <= status.sim_time for m in markers)
+    assert CONTROL_HEADER  # markers are told apart by their header; the key is None
