@@ -1,285 +1,58 @@
-"""SLA policies: targets per brand, narrowed by platform and priority (CONTRACT.md section 3).
+"""Reading SLA policies from YAML (docs/policies.md), checked at start-up.
 
-A :class:`PolicyBook` is a stack of :class:`PolicyEntry` layers. Each entry selects cases
-by any of brand, platform and priority (``defaults`` selects every case) and sets some
-fields; a field it leaves out is inherited from the less specific entries that match the
-same case. Specificity ranks brand over priority over platform::
-
-    defaults < */x/* < */*/urgent < */x/urgent < du/*/* < du/x/* < du/*/urgent < du/x/urgent
-
-so for a case of brand ``du`` on ``x`` with priority ``urgent`` every field comes from the
-most specific matching entry that sets it. :func:`load_policies` reads the YAML form
-documented in docs/policies.md and checks everything at start-up (``ConfigError`` naming
-the dotted path of the offending field); :meth:`PolicyBook.match` is a dictionary lookup.
+:func:`load_policies` reads the file, :func:`parse_policies` checks the parsed document
+and builds a :class:`~streams.policy_book.PolicyBook`; any fault is a ``ConfigError``
+naming the dotted path of the offending field (``policies[2].targets.first_reply``).
+The model itself (and its names, re-exported here) lives in :mod:`streams.policy_book`;
+business calendars in :mod:`streams.calendar`.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import Enum
-from typing import TypeVar
+from collections.abc import Mapping
+from datetime import date, datetime
 
 import yaml
 
-from streams.calendar import (
-    ALWAYS_OPEN,
-    BusinessCalendar,
-    Calendar,
-    calendar_from_config,
-    require_list,
-    require_mapping,
-)
+from streams.calendar import ALWAYS_OPEN, WEEKDAYS, BusinessCalendar, Calendar
+from streams.config_checks import require_list, require_mapping
 from streams.errors import ConfigError
 from streams.events import Priority
+from streams.policy_book import (
+    INHERIT,
+    TARGET_NAMES,
+    Inherit,
+    Policy,
+    PolicyBook,
+    PolicyEntry,
+    Selector,
+    Targets,
+    format_duration,
+    parse_duration,
+)
+
+__all__ = [
+    "INHERIT",
+    "TARGET_NAMES",
+    "Inherit",
+    "Policy",
+    "PolicyBook",
+    "PolicyEntry",
+    "Selector",
+    "Targets",
+    "calendar_from_config",
+    "format_duration",
+    "load_policies",
+    "parse_duration",
+    "parse_policies",
+]
 
 _BRAND = re.compile(r"[a-z0-9_-]{1,64}")
 _PLATFORM = re.compile(r"[a-z0-9_]{1,32}")
-_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
-_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
-TARGET_NAMES = ("first_reply", "next_reply", "resolution")
 _SETTINGS = ("targets", "warn_before", "calendar", "bot_replies_count", "auto_resolve_after")
 _SELECTORS = ("brand", "platform", "priority")
-
-
-@dataclass(frozen=True, slots=True)
-class Targets:
-    """Targets in seconds (business seconds where the policy has a calendar); ``None``: no SLA."""
-
-    first_reply: float | None = None
-    next_reply: float | None = None
-    resolution: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """A fully resolved policy. ``name`` names the most specific entry that matched
-    (``du/x/urgent``, ``du/*/*``, ``defaults``); ``warn_before`` and
-    ``auto_resolve_after`` are seconds or ``None`` (no warning, no auto-resolution)."""
-
-    name: str
-    targets: Targets
-    warn_before: float | None = None
-    calendar: Calendar = field(default=ALWAYS_OPEN)
-    bot_replies_count: bool = False
-    auto_resolve_after: float | None = None
-
-
-class Inherit(Enum):
-    """Marks a field an entry leaves to less specific entries."""
-
-    INHERIT = "inherit"
-
-
-INHERIT = Inherit.INHERIT
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Selector:
-    """Which cases an entry applies to; ``None`` matches any value."""
-
-    brand: str | None = None
-    platform: str | None = None
-    priority: Priority | None = None
-
-    @property
-    def rank(self) -> int:
-        """Specificity: brand outweighs priority, which outweighs platform."""
-        return (
-            4 * (self.brand is not None)
-            + 2 * (self.priority is not None)
-            + (self.platform is not None)
-        )
-
-    @property
-    def name(self) -> str:
-        if self.rank == 0:
-            return "defaults"
-        return "/".join(part or "*" for part in (self.brand, self.platform, self.priority))
-
-    def covers(self, brand: str | None, platform: str | None, priority: Priority) -> bool:
-        return (
-            self.brand in (None, brand)
-            and self.platform in (None, platform)
-            and self.priority in (None, priority)
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyEntry:
-    """One layer: a selector and the fields it sets (``INHERIT``: left to less specific
-    entries). ``source`` is the entry's path in the configuration, for error messages."""
-
-    selector: Selector
-    source: str
-    first_reply: float | Inherit | None = INHERIT
-    next_reply: float | Inherit | None = INHERIT
-    resolution: float | Inherit | None = INHERIT
-    warn_before: float | Inherit | None = INHERIT
-    calendar: Calendar | Inherit = INHERIT
-    bot_replies_count: bool | Inherit = INHERIT
-    auto_resolve_after: float | Inherit | None = INHERIT
-
-    def target(self, name: str) -> float | Inherit | None:
-        value: float | Inherit | None = getattr(self, name)
-        return value
-
-
-def _layered(values: Iterable[T | Inherit], default: T) -> T:
-    """The last value that is not ``INHERIT``, else ``default``."""
-    chosen = default
-    for value in values:
-        if not isinstance(value, Inherit):
-            chosen = value
-    return chosen
-
-
-_Key = tuple[str | None, str | None, Priority]
-
-
-class PolicyBook:
-    """All policies of a deployment; :meth:`match` picks the most specific one.
-
-    Construction checks the entries as a whole (duplicate selectors, ``warn_before`` not
-    shorter than a target in any combination) and raises ``ConfigError``. A book without
-    entries gives every case ``Policy("defaults", Targets())``: 24/7, no targets.
-    """
-
-    def __init__(self, entries: Sequence[PolicyEntry] = ()) -> None:
-        seen: dict[Selector, PolicyEntry] = {}
-        for entry in entries:
-            if entry.selector in seen:
-                other = seen[entry.selector]
-                raise ConfigError(entry.source, f"{entry.selector.name} repeats {other.source}")
-            seen[entry.selector] = entry
-        self._entries = sorted(entries, key=lambda entry: entry.selector.rank)
-        self._brands = frozenset(e.selector.brand for e in entries if e.selector.brand)
-        self._platforms = frozenset(e.selector.platform for e in entries if e.selector.platform)
-        self._resolved: dict[_Key, Policy] = {}
-        for brand in (*sorted(self._brands), None):
-            for platform in (*sorted(self._platforms), None):
-                for priority in Priority:
-                    self._resolved[(brand, platform, priority)] = self._resolve(
-                        (brand, platform, priority)
-                    )
-
-    @classmethod
-    def uniform(cls, policy: Policy) -> PolicyBook:
-        """A book that gives every case ``policy`` (for tests and single-policy setups)."""
-        targets = policy.targets
-        entry = PolicyEntry(
-            Selector(), "defaults", targets.first_reply, targets.next_reply, targets.resolution,
-            policy.warn_before, policy.calendar, policy.bot_replies_count,
-            policy.auto_resolve_after,
-        )  # fmt: skip
-        return cls([entry])
-
-    def match(self, brand: str, platform: str, priority: Priority) -> Policy:
-        """The resolved policy of a case: a dictionary lookup, precomputed at construction
-        for every listed brand and platform (others share the ``*`` policies)."""
-        brand_key = brand if brand in self._brands else None
-        platform_key = platform if platform in self._platforms else None
-        return self._resolved[(brand_key, platform_key, Priority(priority))]
-
-    def target_seconds(self) -> frozenset[float]:
-        """Every configured target, for histogram bucket bounds."""
-        return frozenset(
-            value
-            for entry in self._entries
-            for name in TARGET_NAMES
-            if isinstance(value := entry.target(name), float | int)
-        )
-
-    def policies(self) -> Mapping[tuple[str | None, str | None, Priority], Policy]:
-        """The resolved policy of every (brand, platform, priority) combination of listed
-        brands and platforms; ``None`` stands for any brand or platform no entry names."""
-        return dict(self._resolved)
-
-    def _resolve(self, key: _Key) -> Policy:
-        chain = [entry for entry in self._entries if entry.selector.covers(*key)]
-        targets = Targets(*(_layered((e.target(n) for e in chain), None) for n in TARGET_NAMES))
-        policy = Policy(
-            name=chain[-1].selector.name if chain else "defaults",
-            targets=targets,
-            warn_before=_layered((e.warn_before for e in chain), None),
-            calendar=_layered((e.calendar for e in chain), ALWAYS_OPEN),
-            bot_replies_count=_layered((e.bot_replies_count for e in chain), False),
-            auto_resolve_after=_layered((e.auto_resolve_after for e in chain), None),
-        )
-        _check_warning(policy, chain, "/".join(part or "*" for part in key))
-        return policy
-
-
-def _last_setter(chain: Sequence[PolicyEntry], name: str) -> PolicyEntry:
-    return [entry for entry in chain if not isinstance(getattr(entry, name), Inherit)][-1]
-
-
-def _check_warning(policy: Policy, chain: Sequence[PolicyEntry], case: str) -> None:
-    """``warn_before`` must be shorter than every target; blame the more specific of the
-    two entries that set the clashing values (``warn_before`` when it is the same one)."""
-    warn = policy.warn_before
-    if warn is None:
-        return
-    warn_entry = _last_setter(chain, "warn_before")
-    for name in TARGET_NAMES:
-        target = getattr(policy.targets, name)
-        if target is None or warn < target:
-            continue
-        target_entry = _last_setter(chain, name)
-        if chain.index(warn_entry) >= chain.index(target_entry):
-            where = f"{warn_entry.source}.warn_before"
-        else:
-            where = f"{target_entry.source}.targets.{name}"
-        raise ConfigError(
-            where,
-            f"warn_before {format_duration(warn)} (from {warn_entry.source}) must be shorter "
-            f"than targets.{name} {format_duration(target)} (from {target_entry.source}) "
-            f"for cases {case}",
-        )
-
-
-def parse_duration(value: object, field: str) -> float:
-    """Seconds of a positive duration: a number of seconds, or ``90s``, ``15m``,
-    ``1h30m``, ``2d`` (units d, h, m, s in that order, whole numbers)."""
-    seconds: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str):
-        seconds = _duration_text(value)
-    if seconds is None or not math.isfinite(seconds):
-        raise ConfigError(field, f"expected a duration such as 90s, 15m, 1h30m, 2d, got {value!r}")
-    if seconds <= 0:
-        raise ConfigError(field, f"must be positive, got {value!r}")
-    return seconds
-
-
-def _duration_text(text: str) -> float | None:
-    if _NUMBER.fullmatch(text):
-        return float(text)
-    found = _DURATION.fullmatch(text) if text else None
-    if found is None:
-        return None
-    return float(
-        sum(int(n or 0) * unit for n, (_, unit) in zip(found.groups(), _UNITS, strict=True))
-    )
-
-
-def format_duration(seconds: float) -> str:
-    """The inverse of :func:`parse_duration`: ``5400`` -> ``1h30m``; a fraction of a
-    second as the plain number (``2.5``)."""
-    if not (math.isfinite(seconds) and seconds > 0 and seconds == int(seconds)):
-        return repr(float(seconds))
-    rest, parts = int(seconds), []
-    for suffix, unit in _UNITS:
-        count, rest = divmod(rest, unit)
-        if count:
-            parts.append(f"{count}{suffix}")
-    return "".join(parts)
 
 
 def load_policies(path: str | os.PathLike[str]) -> PolicyBook:
@@ -404,3 +177,72 @@ def _flag(config: Mapping[str, object], key: str, path: str) -> bool | Inherit:
     if not isinstance(value, bool):
         raise ConfigError(f"{path}.{key}", f"expected true or false, got {value!r}")
     return value
+
+
+def calendar_from_config(data: object, field: str) -> BusinessCalendar:
+    """Build a calendar from its YAML form (docs/policies.md), e.g.::
+
+        timezone: Asia/Dubai
+        hours: {sun: ["08:00-20:00"], thu: ["08:00-13:00", "14:00-20:00"]}
+        holidays: {dates: ["2026-12-02"], countries: ["AE", "US-CA"]}
+
+    Every error is a ``ConfigError`` whose field is the dotted path below ``field``.
+    """
+    config = require_mapping(data, field, ("timezone", "hours", "holidays"))
+    for required in ("timezone", "hours"):
+        if required not in config:
+            raise ConfigError(f"{field}.{required}", "required")
+    hours = require_mapping(config["hours"], f"{field}.hours", WEEKDAYS)
+    weekly: dict[int | str, list[tuple[str, str]]] = {
+        str(day): [
+            _split_interval(text, f"{field}.hours.{day}[{index}]")
+            for index, text in enumerate(require_list(intervals, f"{field}.hours.{day}"))
+        ]
+        for day, intervals in hours.items()
+    }
+    dates: list[date] = []
+    countries: list[tuple[str, str | None]] = []
+    if "holidays" in config:
+        closed = require_mapping(config["holidays"], f"{field}.holidays", ("dates", "countries"))
+        path = f"{field}.holidays"
+        dates = [
+            _holiday_date(item, f"{path}.dates[{index}]")
+            for index, item in enumerate(require_list(closed.get("dates", []), f"{path}.dates"))
+        ]
+        countries = [
+            _country(item, f"{path}.countries[{index}]")
+            for index, item in enumerate(
+                require_list(closed.get("countries", []), f"{path}.countries")
+            )
+        ]
+    timezone = config["timezone"]
+    if not isinstance(timezone, str):
+        raise ConfigError(f"{field}.timezone", f"expected a time zone name, got {timezone!r}")
+    return BusinessCalendar(timezone, weekly, dates, countries, field=field)
+
+
+def _split_interval(text: object, field: str) -> tuple[str, str]:
+    parts = text.split("-") if isinstance(text, str) else []
+    if len(parts) != 2:
+        raise ConfigError(field, f"expected an interval HH:MM-HH:MM, got {text!r}")
+    return parts[0].strip(), parts[1].strip()
+
+
+def _holiday_date(value: object, field: str) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ConfigError(field, f"expected a date YYYY-MM-DD, got {value!r}")
+
+
+def _country(value: object, field: str) -> tuple[str, str | None]:
+    """``"AE"`` or ``"US-CA"`` (ISO 3166-1 country, optional ISO 3166-2 subdivision)."""
+    if not isinstance(value, str) or not value:
+        hint = " (quote it: YAML reads NO as false)" if isinstance(value, bool) else ""
+        raise ConfigError(field, f"expected a country code such as 'AE' or 'US-CA'{hint}")
+    country, _, subdivision = value.partition("-")
+    return country, subdivision or None

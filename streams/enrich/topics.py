@@ -39,7 +39,7 @@ from typing import Final
 
 import yaml
 
-from streams.calendar import require_list, require_mapping
+from streams.config_checks import require_list, require_mapping
 from streams.errors import ConfigError
 
 FALLBACK: Final = "other"
