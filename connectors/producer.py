@@ -10,7 +10,7 @@ exception may send the same events again; a record whose ack was lost in transit
 then reach the topic twice, which the stream drops by ``event_id``.
 
 Back-pressure: at most ``kafka.max_pending`` records are sent and not yet acknowledged
-(a semaphore, because kafka-python 3's accumulator has no memory bound of its own); a
+(a counted condition, because kafka-python 3's accumulator has no memory bound of its own); a
 sender waits for a slot at most ``kafka.ack_timeout`` and then gets KafkaUnavailable.
 
 Failures: transport errors inside the client are retried by kafka-python (reconnects
@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from aiohttp import web
 from kafka import KafkaProducer
@@ -116,8 +116,8 @@ class EventProducer:
     def __init__(self, options: KafkaOptions, metrics: ConnectorMetrics) -> None:
         self.options = options
         self.metrics = metrics
-        self._slots = threading.BoundedSemaphore(options.max_pending)
-        self._lock = threading.Lock()  # the client and the pending count
+        self._lock = threading.Lock()  # the client
+        self._room = threading.Condition()  # the pending count, and who waits for room
         self._state_lock = threading.Lock()  # backoff and state
         self._producer: KafkaProducer | None = None
         self._backoff = Backoff(options.backoff_max)
@@ -159,15 +159,19 @@ class EventProducer:
         self._succeeded()
         return producer
 
-    def submit(self, record: Record) -> Any:
-        """Send one record; returns kafka-python's future. Blocks while ``max_pending``
-        records await acks (at most ``ack_timeout``, then KafkaUnavailable)."""
+    def submit(self, record: Record, delivery: Delivery | None = None) -> None:
+        """Send one record; ``delivery`` hears its ack or failure (on the sender thread).
+
+        Blocks while ``max_pending`` records await acks, at most ``ack_timeout``, then
+        raises KafkaUnavailable (nothing of this record was sent)."""
         producer = self.connect()
-        if not self._slots.acquire(timeout=self.options.ack_timeout):
-            self.metrics.error(ErrorReason.BUFFER_FULL)
-            detail = f"{self.options.max_pending} records still await acks"
-            raise KafkaUnavailable(detail, retry_after=1.0)
-        with self._lock:
+        bound = self.options.max_pending
+        with self._room:
+            if self.pending >= bound and not self._room.wait_for(
+                lambda: self.pending < bound, self.options.ack_timeout
+            ):
+                self.metrics.error(ErrorReason.BUFFER_FULL)
+                raise KafkaUnavailable(f"{bound} records still await acks", retry_after=1.0)
             self.pending += 1
             self.peak_pending = max(self.peak_pending, self.pending)
         try:
@@ -175,21 +179,26 @@ class EventProducer:
         except KafkaError as exc:  # no metadata within max_block_ms, or closed
             self._release()
             raise self._failed(f"Kafka refused a send: {exc}") from None
-        future.add_callback(self._acked, record.platform)
-        future.add_errback(self._undelivered)
-        return future
+        platform = record.platform
 
-    def _acked(self, platform: str, _metadata: object) -> None:
-        self._release()
-        self.metrics.wrote(platform)
+        def acked(_metadata: object) -> None:
+            self._release()
+            self.metrics.wrote(platform)
+            if delivery is not None:
+                delivery.ack()
 
-    def _undelivered(self, _exc: BaseException) -> None:
-        self._release()
+        def undelivered(exc: BaseException) -> None:
+            self._release()
+            if delivery is not None:
+                delivery.fail(exc)
+
+        future.add_callback(acked)
+        future.add_errback(undelivered)
 
     def _release(self) -> None:
-        with self._lock:
+        with self._room:
             self.pending -= 1
-        self._slots.release()
+            self._room.notify()
 
     async def send_all(self, events: Sequence[CareEvent]) -> None:
         """Encode (InvalidEvent for a broken event, before anything is sent) and send."""
@@ -217,9 +226,7 @@ class EventProducer:
 
     def _submit_all(self, records: Sequence[Record], acks: _AckGroup) -> None:
         for record in records:
-            future = self.submit(record)
-            future.add_callback(acks.ack)
-            future.add_errback(acks.fail)
+            self.submit(record, acks)
 
     def _refuse_while_backing_off(self) -> None:
         with self._state_lock:
@@ -273,6 +280,13 @@ class EventProducer:
         self.metrics.up(False)
 
 
+class Delivery(Protocol):
+    """Told, on kafka-python's sender thread, how each record it was given to went."""
+
+    def ack(self) -> None: ...
+    def fail(self, exc: BaseException) -> None: ...
+
+
 class _AckGroup:
     """Resolves one asyncio future when all ``n`` records are acked, or at the first failure.
 
@@ -286,7 +300,7 @@ class _AckGroup:
         self.lock = threading.Lock()
         self.done: asyncio.Future[None] = loop.create_future()
 
-    def ack(self, _metadata: object) -> None:
+    def ack(self) -> None:
         with self.lock:
             self.remaining -= 1
             last = self.remaining == 0

@@ -233,12 +233,10 @@ def load(
                 if delay > 0 and stop.wait(delay):
                     continue  # stopped while waiting: the check above ends the loop
             try:
-                future = producer.submit(Record(event.case_key.encode(), line, event.platform))
+                producer.submit(Record(event.case_key.encode(), line, event.platform), tally)
             except KafkaUnavailable as exc:
                 failures.append(exc)
                 break
-            future.add_callback(tally.ack)
-            future.add_errback(tally.fail)
             report.sent += 1
         report.stopped = report.stopped or (f"Kafka failed: {failures[0]}" if failures else None)
         with contextlib.suppress(KafkaError):
@@ -256,7 +254,7 @@ class _Tally:
         self.acked = 0
         self.failures: list[BaseException] = []
 
-    def ack(self, _metadata: object) -> None:
+    def ack(self) -> None:
         self.acked += 1
 
     def fail(self, exc: BaseException) -> None:
