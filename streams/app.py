@@ -21,6 +21,7 @@ from streams.enrich import build_enricher
 from streams.metrics import CaseGauges, StreamMetrics
 from streams.policy import PolicyBook
 from streams.processor import CaseProcessor, Mode
+from streams.security import faust_credentials
 from streams.settings import Settings
 
 
@@ -46,6 +47,7 @@ def build_worker(settings: Settings, policies: PolicyBook) -> Worker:
     app = faust.App(
         settings.app_id,
         broker=_broker_url(settings.bootstrap),
+        broker_credentials=faust_credentials(settings),
         # carewatch-rocksdb: RocksDB filing keys by their changelog partition (streams/stores.py)
         store="carewatch-rocksdb://" if settings.store == "rocksdb" else "memory://",
         datadir=str(Path(settings.data_dir).absolute()),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
 from streams.errors import ConfigError
+from streams.security import MECHANISMS, PROTOCOLS
 
 T = TypeVar("T")
 
@@ -55,6 +56,14 @@ class Settings:
     languages: str = "ar,ru,vi,zh,en,et"  # the lang label's values (others count as "other")
     topic_rules_file: str = "deploy/topics.example.yaml"  # phrase rules for the topic label
     prometheus_sd_dir: str = ""  # where to register this worker for Prometheus (file_sd)
+    # Kafka security (streams/security.py): PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL.
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = "PLAIN"  # PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = field(default="", repr=False)
+    kafka_ssl_cafile: str = ""  # empty: the system's CAs
+    kafka_ssl_certfile: str = ""  # a client certificate, for mutual TLS
+    kafka_ssl_keyfile: str = ""
     api_token: str = field(default="", repr=False)  # bearer token of the case views; "" = off
     canonical_url: str = ""  # how other workers reach this one; default http://web_host:web_port
 
@@ -108,6 +117,16 @@ class Settings:
                 )
         _choice("CAREWATCH_MODE", self.mode, ("live", "replay"))
         _choice("CAREWATCH_STORE", self.store, ("memory", "rocksdb"))
+        _choice("CAREWATCH_KAFKA_SECURITY_PROTOCOL", self.kafka_security_protocol, PROTOCOLS)
+        _choice("CAREWATCH_KAFKA_SASL_MECHANISM", self.kafka_sasl_mechanism, MECHANISMS)
+        if self.kafka_security_protocol.startswith("SASL"):
+            for name in ("kafka_sasl_username", "kafka_sasl_password"):
+                if not getattr(self, name):
+                    raise ConfigError(f"CAREWATCH_{name.upper()}", "required with a SASL protocol")
+        for name in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile"):
+            path = getattr(self, name)
+            if path and not os.path.isfile(path):
+                raise ConfigError(f"CAREWATCH_{name.upper()}", f"no such file: {path}")
         if not 0 <= self.web_port <= 65535:
             raise ConfigError("CAREWATCH_WEB_PORT", f"port out of range 0-65535: {self.web_port}")
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", self.app_id):

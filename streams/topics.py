@@ -7,7 +7,8 @@ have as many partitions as the topic it reads, so a silent mismatch would corrup
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
@@ -22,11 +23,19 @@ class TopicMismatch(CarewatchError):
 
 
 def ensure_topics(
-    bootstrap: str, specs: Iterable[TopicSpec], timeout_ms: int = 30_000
+    bootstrap: str,
+    specs: Iterable[TopicSpec],
+    timeout_ms: int = 30_000,
+    client_config: Mapping[str, Any] | None = None,
 ) -> list[str]:
-    """Create the missing topics; returns the names created. Waits until each is created."""
+    """Create the missing topics; returns the names created. Waits until each is created.
+
+    ``client_config``: kafka-python security settings (``streams.security.kafka_python_config``).
+    """
     specs = list(specs)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms)
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms, **(client_config or {})
+    )
     try:
         existing = _partition_counts(admin, [s.name for s in specs])
         for spec in specs:

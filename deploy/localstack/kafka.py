@@ -11,8 +11,10 @@ import base64
 import logging
 import subprocess
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
@@ -51,6 +53,38 @@ class KafkaNode:
     controller_port: int
     cache_dir: Path
     heap: str = "768m"
+    # SASL/PLAIN users (name, password): the client listener then requires SASL; the
+    # first user is also the broker's own. Empty: a PLAINTEXT listener.
+    sasl_users: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def protocol(self) -> str:
+        return "SASL_PLAINTEXT" if self.sasl_users else "PLAINTEXT"
+
+    def client_config(self) -> dict[str, str]:
+        """kafka-python settings to reach this node (as its first SASL user, if any)."""
+        if not self.sasl_users:
+            return {}
+        user, password = self.sasl_users[0]
+        return {
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": "PLAIN",
+            "sasl_plain_username": user,
+            "sasl_plain_password": password,
+        }
+
+    def _sasl_lines(self) -> list[str]:
+        if not self.sasl_users:
+            return []
+        user, password = self.sasl_users[0]
+        users = " ".join(f'user_{u}="{p}"' for u, p in self.sasl_users)
+        return [
+            "sasl.enabled.mechanisms=PLAIN",
+            "sasl.mechanism.inter.broker.protocol=PLAIN",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config="
+            "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'username="{user}" password="{password}" {users};',
+        ]
 
     @property
     def bootstrap(self) -> str:
@@ -65,11 +99,12 @@ class KafkaNode:
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
-            f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+            f"listeners={self.protocol}://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            f"advertised.listeners={self.protocol}://127.0.0.1:{self.port}",
             "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "inter.broker.listener.name=PLAINTEXT",
+            f"listener.security.protocol.map={self.protocol}:{self.protocol},CONTROLLER:PLAINTEXT",
+            f"inter.broker.listener.name={self.protocol}",
+            *self._sasl_lines(),
             f"log.dirs={self.home / 'data'}",
             # One node: internal topics cannot have more than one replica.
             "offsets.topic.replication.factor=1",
@@ -132,7 +167,11 @@ def start(node: KafkaNode, timeout: float = 90.0) -> ProcessRecord:
         _java_argv(node, "kafka.Kafka", str(node.home / "server.properties")),
         node.home / "kafka.stdout.log",
     )
-    ready = wait_until(lambda: not is_alive(record) or is_ready(node.bootstrap), timeout, 0.25)
+    ready = wait_until(
+        lambda: not is_alive(record) or is_ready(node.bootstrap, node.client_config()),
+        timeout,
+        0.25,
+    )
     if not is_alive(record):
         raise StackError(
             f"Kafka exited during start-up; last lines of {node.log_path}:\n{log_tail(node.log_path)}"
@@ -147,7 +186,7 @@ def start(node: KafkaNode, timeout: float = 90.0) -> ProcessRecord:
     return replace(record, log=str(node.log_path))
 
 
-def is_ready(bootstrap: str) -> bool:
+def is_ready(bootstrap: str, client_config: Mapping[str, Any] | None = None) -> bool:
     """True when the broker answers a metadata request and reports itself unfenced."""
     quiet = logging.getLogger("kafka")
     level = quiet.level
@@ -155,6 +194,7 @@ def is_ready(bootstrap: str) -> bool:
     try:
         admin = KafkaAdminClient(
             bootstrap_servers=bootstrap,
+            **(client_config or {}),
             request_timeout_ms=3000,
             reconnect_backoff_max_ms=500,
         )
