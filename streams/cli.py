@@ -49,11 +49,14 @@ def _stack(args: argparse.Namespace) -> int:
 
 
 def _topics(args: argparse.Namespace) -> int:
+    from streams.security import kafka_python_config
     from streams.settings import Settings
     from streams.topics import ensure_topics
 
     settings = Settings.from_env(bootstrap=args.bootstrap, partitions=args.partitions)
-    created = ensure_topics(settings.bootstrap, settings.topics)
+    created = ensure_topics(
+        settings.bootstrap, settings.topics, client_config=kafka_python_config(settings)
+    )
     width = max(len(spec.name) for spec in settings.topics) + 2
     for spec in settings.topics:
         mark = "created" if spec.name in created else "exists"
@@ -72,6 +75,7 @@ def _worker(args: argparse.Namespace) -> int:
     from streams import logs
     from streams.app import build_worker
     from streams.policy import load_policies
+    from streams.security import kafka_python_config
     from streams.settings import Settings
     from streams.topics import ensure_topics
 
@@ -85,7 +89,7 @@ def _worker(args: argparse.Namespace) -> int:
     )
     logs.setup(args.loglevel)
     policies = load_policies(settings.policy_file)  # a bad file fails here, naming the field
-    ensure_topics(settings.bootstrap, settings.topics)
+    ensure_topics(settings.bootstrap, settings.topics, client_config=kafka_python_config(settings))
     worker = build_worker(settings, policies)
     logging.getLogger("carewatch.worker").info(
         "worker starting",
