@@ -549,7 +549,7 @@ def world() -> dict[str, Any]:
 
 
 class ListSink:
-    """An :class:`connectors.x.EventSink` that keeps what it got; ``failures`` first
+    """An :class:`connectors.x_delivery.EventSink` that keeps what it got; ``failures`` first
     raises that many times (as an unreachable Kafka would)."""
 
     def __init__(self, failures: int = 0) -> None:

@@ -15,7 +15,9 @@ from kafka import KafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from connectors.config import KafkaOptions
-from connectors.x import BackoffPolicy, XSettings, serve
+from connectors.x import serve
+from connectors.x_backoff import BackoffPolicy
+from connectors.x_settings import XSettings
 from streams.events import decode_event
 from tests.conftest import Broker, TestTopics
 from tests.connectors import fake_x

@@ -11,17 +11,13 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from connectors.x import (
-    BackoffPolicy,
-    Retrier,
-    XPoller,
-    XSettings,
-    _Stopped,
-    make_client,
-    resolve_brands,
-)
+from connectors.x import make_client, rest_failure
+from connectors.x_accounts import resolve_brands
+from connectors.x_backoff import BackoffPolicy, Retrier, Stopped
 from connectors.x_checkpoint import SinceIds
 from connectors.x_mapping import BrandAccounts
+from connectors.x_poll import XPoller
+from connectors.x_settings import XSettings
 from deploy.localstack.processes import free_port
 from streams.errors import CarewatchError
 from streams.events import AuthorType, Kind
@@ -82,13 +78,16 @@ class Poll:
             mode="poll",
         )
         self.client = make_client(settings)
-        self.brands = resolve_brands(self.client, settings, Retrier(self.metrics, FAST))
+        self.brands = resolve_brands(
+            self.client, settings, Retrier(self.metrics, FAST, rest_failure)
+        )
         self.poller = XPoller(
             self.client,
             self.brands,
             self.sink,
             self.metrics,
             SinceIds(checkpoints),
+            classify=rest_failure,
             lookback=86_400,
             policy=FAST,
             clock=lambda: NOON,
@@ -237,7 +236,7 @@ def test_an_unknown_handle_is_a_config_error(fake: FakeX) -> None:
     )
     metrics = ConnectorMetrics(CollectorRegistry(), "x")
     with pytest.raises(CarewatchError, match="du_gone"):
-        resolve_brands(make_client(settings), settings, Retrier(metrics, FAST))
+        resolve_brands(make_client(settings), settings, Retrier(metrics, FAST, rest_failure))
 
 
 def test_a_wrong_token_is_fatal_not_retried(fake: FakeX) -> None:
@@ -245,7 +244,7 @@ def test_a_wrong_token_is_fatal_not_retried(fake: FakeX) -> None:
     registry = CollectorRegistry()
     metrics = ConnectorMetrics(registry, "x")
     with pytest.raises(CarewatchError, match="401"):
-        resolve_brands(make_client(settings), settings, Retrier(metrics, FAST))
+        resolve_brands(make_client(settings), settings, Retrier(metrics, FAST, rest_failure))
     assert len(fake.calls("GET", "/2/users/by")) == 1
     labels = {"connector": "x", "reason": "client_error"}
     assert registry.get_sample_value("carewatch_connector_errors_total", labels) == 1.0
@@ -257,7 +256,7 @@ def test_an_unreachable_x_is_retried_as_connection_errors_until_stopped(fake: Fa
         bearer_token=fake.token, brands="du=du_care", api_base=f"http://127.0.0.1:{free_port()}"
     )
     registry = CollectorRegistry()
-    retrier = Retrier(ConnectorMetrics(registry, "x"), FAST)
+    retrier = Retrier(ConnectorMetrics(registry, "x"), FAST, rest_failure)
     labels = {"connector": "x", "reason": "connection_error"}
 
     async def scenario() -> None:
@@ -271,7 +270,7 @@ def test_an_unreachable_x_is_retried_as_connection_errors_until_stopped(fake: Fa
             what="three refused connections, each counted",
         )
         retrier.stop()
-        with pytest.raises(_Stopped):
+        with pytest.raises(Stopped):
             await lookup
 
     asyncio.run(scenario())

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors.x import REASONS, Backoff, BackoffPolicy, XSettings
+from connectors.x_backoff import REASONS, Backoff, BackoffPolicy
 from connectors.x_checkpoint import SinceIds, timeline_key
+from connectors.x_settings import XSettings
 from streams.errors import ConfigError
 
 ENV = {

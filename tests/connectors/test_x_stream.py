@@ -1,7 +1,7 @@
 """The filtered stream through tweepy against the local fake X (tests/connectors/fake_x.py).
 
 tweepy really connects over HTTP: ``CAREWATCH_X_API_BASE`` points its session at the
-fake (connectors.x._ApiBase). Waits are for conditions, with deadlines; the backoff
+fake (connectors.x_api_base.ApiBase). Waits are for conditions, with deadlines; the backoff
 schedule is shrunk (:data:`FAST`), except where a test shows the wait for
 ``x-rate-limit-reset``.
 """
@@ -16,16 +16,12 @@ from dataclasses import replace
 import pytest
 from prometheus_client import CollectorRegistry
 
-from connectors.x import (
-    BackoffPolicy,
-    Retrier,
-    XConnectorError,
-    XSettings,
-    XStream,
-    make_client,
-    resolve_brands,
-)
+from connectors.x import make_client, rest_failure, stream_client_factory
+from connectors.x_accounts import resolve_brands
+from connectors.x_backoff import BackoffPolicy, Retrier, XConnectorError
 from connectors.x_mapping import stream_rules
+from connectors.x_settings import XSettings
+from connectors.x_stream import XStream
 from streams.events import AuthorType, Kind
 from streams.metrics import ConnectorMetrics
 from tests.connectors import fake_x
@@ -93,10 +89,18 @@ class Harness:
         return self.registry.get_sample_value("carewatch_connector_events_total", labels)
 
     async def build(self) -> XStream:
-        retrier = Retrier(self.metrics, FAST)
+        retrier = Retrier(self.metrics, FAST, rest_failure)
         client = make_client(self.settings)
         brands = await asyncio.to_thread(resolve_brands, client, self.settings, retrier)
-        self.stream = XStream(self.settings, brands, self.sink, self.metrics, policy=FAST)
+        self.stream = XStream(
+            self.settings,
+            brands,
+            self.sink,
+            self.metrics,
+            client_factory=stream_client_factory(self.settings),
+            classify=rest_failure,
+            policy=FAST,
+        )
         return self.stream
 
     @contextlib.asynccontextmanager
