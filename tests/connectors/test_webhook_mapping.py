@@ -10,7 +10,7 @@ import pytest
 
 from connectors.webhook_helpdesk import map_chatwoot
 from connectors.webhook_meta import map_meta
-from connectors.webhook_payloads import PayloadError
+from connectors.webhook_payloads import PayloadError, Rejected, encode_all
 from streams.events import CareEvent, encode_event, event_to_dict
 from tests.connectors.harness import FACEBOOK_PAGE, webhook_config
 
@@ -218,3 +218,57 @@ def test_a_redelivered_payload_keeps_its_event_ids() -> None:
         first = [e.event_id for e in map_chatwoot(payload(name), "7", "tele2", RECEIVED)]
         again = [e.event_id for e in map_chatwoot(payload(name), "7", "tele2", RECEIVED + 60)]
         assert first == again
+
+
+CONFUSING: tuple[Any, ...] = (
+    None,
+    [],
+    {},
+    [{}],
+    {"id": {}},
+    0,
+    -1,
+    2**63 - 1,
+    1.5,
+    True,
+    "",
+    "x",
+    "2026-02-30T00:00:00Z",
+)
+
+
+def _readable_paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    paths = []
+    children = node.items() if isinstance(node, dict) else enumerate(node)
+    for key, child in children:
+        paths.append((*prefix, key))
+        if isinstance(child, dict | list):
+            paths.extend(_readable_paths(child, (*prefix, key)))
+    return paths
+
+
+def _replaced(document: Any, path: tuple[Any, ...], value: Any) -> Any:
+    copy = json.loads(json.dumps(document))
+    node = copy
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return copy
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in PAYLOADS.glob("*.json")))
+def test_any_one_value_of_a_recorded_payload_replaced_fails_only_with_a_reason(name: str) -> None:
+    """Every path of the payload, each replaced by values of every JSON type: the mapper
+    and the contract check either succeed or refuse with a reason (a 400), never crash."""
+    document = payload(name)
+    for path in _readable_paths(document):
+        for value in CONFUSING:
+            changed = _replaced(document, path, value)
+            try:
+                if name.startswith("meta_"):
+                    events = map_meta(changed, META, RECEIVED).events
+                else:
+                    events = map_chatwoot(changed, "7", "tele2", RECEIVED)
+                encode_all((0, e) for e in events)
+            except (PayloadError, Rejected):
+                pass
