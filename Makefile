@@ -30,16 +30,12 @@ pytest: setup
 
 test: setup lint typecheck pytest
 
+# The live demo: the local stack, two workers in replay mode, simulated traffic and a
+# board, until Ctrl-C. Options: make demo DEMO_ARGS="--scenario outage --speed 120"
+# (see carewatch demo --help and docs/enrichment.md).
+DEMO_ARGS ?=
 demo: setup
-	$(BIN)/carewatch stack up
-	$(BIN)/carewatch topics create
-	@echo
-	@echo "carewatch local stack is up:"
-	@echo "  Kafka bootstrap   127.0.0.1:19092   (topics care.events.v1, care.sla.v1, care.deadletter.v1)"
-	@echo "  Prometheus        http://127.0.0.1:19090"
-	@echo "  Alertmanager      http://127.0.0.1:19094"
-	@echo "  logs              .carewatch/*/"
-	@echo "  stop it with      $(BIN)/carewatch stack down"
+	$(BIN)/carewatch demo $(DEMO_ARGS)
 
 stack-up: setup
 	$(BIN)/carewatch stack up

@@ -1,5 +1,5 @@
 """A traffic simulator: telecom customers writing to their operators, and the care teams
-(bots at night, people by day) answering them. It writes contract events
+(bots first at night, people by day) answering them. It writes contract events
 (``care.event/1``) and nothing else, so the stream cannot tell it from real connectors.
 
 :class:`Simulation` is pure and repeatable: for one seed, scenario and start instant it
@@ -60,7 +60,8 @@ OUTAGE_START: Final = 600.0  # simulated seconds after the start
 OUTAGE_HOURS: Final = 3.0
 GIVEN_LANG_SHARE: Final = 0.15
 CASES_PER_HOUR: Final = 40.0  # per brand, by day; a third of that at night
-SHIFT: Final = (8, 22)  # people answer from 08:00 to 22:00 local time; bots the rest
+SHIFT: Final = (8, 22)  # the day shift, local time; at night bots answer first
+NIGHT_SLOWDOWN: Final = 4.0  # the night crew answers this many times slower
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,17 +137,17 @@ class Simulation:
     def _reply_delay(
         self, rng: random.Random, brand: Brand, at: float, priority: Priority | None
     ) -> float:
-        """When a person answers a message written at ``at``: after a random delay, and
-        not before the next shift starts."""
+        """How long until a person answers a message written at ``at``: a few minutes by
+        day, :data:`NIGHT_SLOWDOWN` times longer at night (a small night crew, behind the
+        bots), several times longer in an outage."""
         mean = 300.0 if priority is Priority.URGENT else 900.0
+        if not self.on_shift(brand, at):
+            mean *= NIGHT_SLOWDOWN
         if self.in_outage(brand, at):
             mean *= 5
         if self.scenario == "bots":
             mean *= 2
-        answer = at + rng.expovariate(1 / mean) + rng.uniform(20, 90)
-        while not self.on_shift(brand, answer):
-            answer = math.floor(answer / 3600 + 1) * 3600 + rng.uniform(0, 1200)
-        return answer - at
+        return rng.expovariate(1 / mean) + rng.uniform(20, 90)
 
     # -- one case ------------------------------------------------------------------
 
@@ -236,7 +237,8 @@ class RunStatus:
 
     scenario: str
     speed: float
-    sim_time: float
+    start: float  # simulated start, POSIX seconds
+    sim_time: float  # simulated now
     events: int = 0
     markers: int = 0
     wall_seconds: float = 0.0
@@ -269,7 +271,7 @@ def run(
         if not partitions:
             raise CarewatchError(f"topic {topic} has no partitions (create the topics first)")
         began = wall_clock()
-        status = RunStatus(simulation.scenario, speed, simulation.start)
+        status = RunStatus(simulation.scenario, speed, simulation.start, simulation.start)
         next_marker = began
         while not stop.is_set():
             elapsed = wall_clock() - began

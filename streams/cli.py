@@ -237,6 +237,20 @@ def _connect_x(args: argparse.Namespace) -> int:
     return x.run(settings, config.kafka)
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from deploy.demo import DemoOptions, run_demo
+
+    options = DemoOptions(
+        scenario=args.scenario,
+        speed=args.speed,
+        duration=args.duration,
+        workers=args.workers,
+        seed=args.seed,
+        keep_stack=args.keep_stack,
+    )
+    return run_demo(options)
+
+
 CONNECTORS: dict[str, Handler] = {
     "webhook": _connect_webhook,
     "replay": _connect_replay,
@@ -278,6 +292,16 @@ def _queue(args: argparse.Namespace) -> int:
     }
     show(args.url or settings.worker_url, settings.api_token, filters, args.limit, args.watch)
     return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    # bench/ lives in the repository beside streams/, not in the installed packages.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bench.run import Plan, run
+
+    return run(Plan.from_args(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -355,11 +379,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     connect.set_defaults(handler=_connect)
 
+    bench = sub.add_parser("bench", help="measure throughput, latency, memory, recovery")
+    bench.add_argument("--events", type=int, help="events in the log (default 1,000,000)")
+    bench.add_argument("--quick", action="store_true", help="the small version (20,000 events)")
+    bench.add_argument("--seed", type=int, default=1, help="the log's seed (default 1)")
+    bench.add_argument("--results-dir", default="bench/results", help="where the JSON goes")
+    bench.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    bench.set_defaults(handler=_bench)
+
     from dashboards.commands import add_arguments  # argparse only; Grafana's SDK loads in run()
 
     dashboards = sub.add_parser("dashboards", help="Grafana boards and alert rules")
     add_arguments(dashboards)
     dashboards.set_defaults(handler=_dashboards)
+
+    demo = sub.add_parser(
+        "demo", help="local stack, workers, simulated traffic and a live board (Ctrl-C stops)"
+    )
+    demo.add_argument("--scenario", choices=["normal", "outage", "bots"], default="normal")
+    demo.add_argument(
+        "--speed", type=_speed, default=60.0, help="simulated seconds per wall second (60)"
+    )
+    demo.add_argument(
+        "--duration", type=_speed, help="wall seconds of traffic, then stop (default: Ctrl-C)"
+    )
+    demo.add_argument("--workers", type=int, default=2, choices=[1, 2, 3, 4])
+    demo.add_argument("--seed", type=int, default=1, help="the simulator's seed")
+    demo.add_argument(
+        "--keep-stack", action="store_true", help="leave a stack the demo started running"
+    )
+    demo.set_defaults(handler=_demo)
     return parser
 
 

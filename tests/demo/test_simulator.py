@@ -77,13 +77,37 @@ def local_hour(event: CareEvent) -> float:
     return (event.occurred_at / 3600 + offset) % 24
 
 
-def test_people_answer_on_shift_and_bots_at_night() -> None:
-    events = simulate(hours=24)
-    humans = [e for e in events if e.kind is Kind.REPLY and e.author_type is AuthorType.HUMAN]
-    assert all(SHIFT[0] <= local_hour(e) < SHIFT[1] for e in humans)
-    bots = [e for e in events if e.kind is Kind.REPLY and e.author_type is not AuthorType.HUMAN]
-    at_night = sum(not SHIFT[0] <= local_hour(e) < SHIFT[1] for e in bots)
-    assert at_night > len(bots) / 2
+def on_shift(event: CareEvent) -> bool:
+    return SHIFT[0] <= local_hour(event) < SHIFT[1]
+
+
+def test_bots_answer_first_at_night_and_people_answer_slower() -> None:
+    events = simulate(hours=48)
+    first_answer: dict[str, CareEvent] = {}
+    opened: dict[str, CareEvent] = {}
+    for e in events:
+        if e.kind is Kind.MESSAGE:
+            opened.setdefault(e.case_key, e)
+        elif e.kind is Kind.REPLY and e.visibility.value != "internal":
+            first_answer.setdefault(e.case_key, e)
+    night = [k for k, m in opened.items() if not on_shift(m) and k in first_answer]
+    day = [k for k, m in opened.items() if on_shift(m) and k in first_answer]
+    assert len(night) > 50
+    assert len(day) > 50
+    assert all(first_answer[k].author_type is not AuthorType.HUMAN for k in night)
+    by_bot = sum(first_answer[k].author_type is not AuthorType.HUMAN for k in day)
+    assert by_bot < 0.2 * len(day)  # by day bots answer now and then
+
+    first_human: dict[str, float] = {}
+    for e in events:
+        if e.author_type is AuthorType.HUMAN:
+            first_human.setdefault(e.case_key, e.occurred_at)
+
+    def median_human_wait(keys: list[str]) -> float:
+        waits = [first_human[k] - opened[k].occurred_at for k in keys if k in first_human]
+        return statistics.median(waits)
+
+    assert median_human_wait(night) > 2 * median_human_wait(day)
 
 
 def first_reply_waits(events: list[CareEvent], brand: str) -> list[float]:
