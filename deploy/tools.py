@@ -20,6 +20,9 @@ every validator is built or unpacked from a registry at a pinned version:
   ``$id`` and makes that reference relative, so kubeconform resolves it on disk.
 - **kustomize**: ``kubectl kustomize`` when kubectl is on the PATH (it is on these
   machines), else kustomize :data:`KUSTOMIZE_VERSION` from the Go module proxy.
+- **dockerfilecheck** (``deploy/tools/dockerfilecheck/``): BuildKit's own Dockerfile
+  parser and linter, the code behind ``docker build --check``, in a 100-line Go program
+  built against the BuildKit module pinned in its ``go.mod``/``go.sum``.
 - **promtool**: Debian's ``prometheus`` package (as the local stack installs it).
 
 Everything lands in ``<cache>/tools/`` (``$CAREWATCH_CACHE``, default
@@ -184,6 +187,36 @@ def kustomize_command(out: Out = print) -> list[str]:
     return [str(home / "kustomize"), "build"]
 
 
+DOCKERFILECHECK_SOURCE = Path(__file__).resolve().parent / "tools" / "dockerfilecheck"
+
+
+def dockerfilecheck(out: Out = print) -> Path:
+    """``dockerfilecheck DOCKERFILE`` prints the stages as BuildKit parses them and its
+    lint warnings as JSON; exit 1 on a parse error or a warning."""
+    source = DOCKERFILECHECK_SOURCE
+    digest = hashlib.sha256()
+    for name in ("go.mod", "go.sum", "main.go"):
+        digest.update((source / name).read_bytes())
+    home = tools_dir() / f"dockerfilecheck-{digest.hexdigest()[:12]}"
+    if not _complete(home):
+
+        def build(tmp: Path) -> None:
+            out("building dockerfilecheck (BuildKit's Dockerfile front end)")
+            env = {**_go_env(), "GOFLAGS": "-mod=readonly -buildvcs=false"}  # go.sum as committed
+            _run(
+                ["go", "build", "-trimpath", "-o", str(tmp / "dockerfilecheck"), "."],
+                out,
+                cwd=source,
+                env=env,
+            )
+
+        _install(home, build, out)
+        for stale in tools_dir().glob("dockerfilecheck-*"):  # builds of earlier sources
+            if stale != home:
+                shutil.rmtree(stale, ignore_errors=True)
+    return home / "dockerfilecheck"
+
+
 def promtool(out: Out = print) -> str:
     ensure_commands(["promtool"], out)
     found = shutil.which("promtool")
@@ -314,6 +347,7 @@ def main() -> int:
         print(f"kubeconform  {kubeconform()}")
         print(f"schemas      {kubernetes_schemas()}")
         print(f"kustomize    {' '.join(kustomize_command())}")
+        print(f"dockerfile   {dockerfilecheck()}")
         print(f"promtool     {promtool()}")
     except StackError as exc:
         print(f"deploy.tools: error: {exc}", file=sys.stderr)

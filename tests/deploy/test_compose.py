@@ -5,7 +5,8 @@ at a pinned version by deploy/tools.py, cached after the first run): schema vali
 interpolation and normalisation exactly as ``docker compose up`` does them. What
 ``config`` cannot know (``--scale`` has nothing to collide with; Prometheus finds every
 replica) is asserted on its normalised output. The Prometheus configuration goes
-through ``promtool check config``, with the generated rule files.
+through ``promtool check config``, with the generated rule files; the Dockerfile through
+BuildKit's own parser and linter.
 """
 
 from __future__ import annotations
@@ -167,50 +168,80 @@ def test_promtool_accepts_the_prometheus_config_with_the_generated_rules(
 
 
 # ---- the Dockerfile ---------------------------------------------------------------
+# Parsed and linted by BuildKit's own front end (deploy/tools/dockerfilecheck): what
+# `docker build --check` does, without a daemon.
 
 
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
-    lines: list[str] = []
-    pending = ""
-    for raw in DOCKERFILE.read_text().splitlines():
-        line = raw.strip()
-        if not pending and (not line or line.startswith("#")):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        lines.append(pending + line)
-        pending = ""
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+def dockerfile_check(path: Path) -> tuple[int, dict[str, Any]]:
+    result = subprocess.run(
+        [str(tools.dockerfilecheck()), str(path)], capture_output=True, text=True, timeout=60
+    )
+    report: dict[str, Any] = json.loads(result.stdout)
+    return result.returncode, report
 
 
-def test_dockerfile_is_multi_stage_pinned_non_root() -> None:
-    steps = dockerfile_instructions()
-    args = {a.split("=", 1)[0]: a.split("=", 1)[1] for i, a in steps if i == "ARG" and "=" in a}
-    assert args["PYTHON_IMAGE"] == "python:3.11-slim"
-    froms = [a for i, a in steps if i == "FROM"]
-    assert froms == ["${PYTHON_IMAGE} AS builder", "${PYTHON_IMAGE} AS runtime"]
-    runtime = steps[[n for n, (i, _) in enumerate(steps) if i == "FROM"][1] :]
-    installs = [a for i, a in steps if i == "RUN" and "pip install" in a]
+@pytest.fixture(scope="module")
+def dockerfile() -> dict[str, Any]:
+    returncode, report = dockerfile_check(DOCKERFILE)
+    assert returncode == 0, report
+    return report
+
+
+def instructions(stage: dict[str, Any]) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of a stage, continuation lines joined."""
+    return [
+        (text.split(None, 1)[0].upper(), " ".join(text.split()[1:]))
+        for text in stage["instructions"]
+    ]
+
+
+def test_dockerfile_passes_buildkits_parser_and_linter(dockerfile: dict[str, Any]) -> None:
+    assert dockerfile["warnings"] == []
+    assert "error" not in dockerfile
+
+
+def test_dockerfile_check_reports_lint_warnings_and_parse_errors(tmp_path: Path) -> None:
+    """The check is real: BuildKit's rules fire, and a broken file does not parse."""
+    linted = tmp_path / "Dockerfile.lint"
+    linted.write_text("FROM python:3.11-slim as Build\nENV A 1\nCMD carewatch worker\n")
+    returncode, report = dockerfile_check(linted)
+    assert returncode == 1
+    assert {w["rule"] for w in report["warnings"]} >= {
+        "FromAsCasing", "LegacyKeyValueFormat", "JSONArgsRecommended",
+    }  # fmt: skip
+    broken = tmp_path / "Dockerfile.broken"
+    broken.write_text("FROM python:3.11-slim\nRUNN true\n")
+    returncode, report = dockerfile_check(broken)
+    assert returncode == 1
+    assert "unknown instruction: RUNN" in report["error"]
+
+
+def test_dockerfile_is_multi_stage_pinned_non_root(dockerfile: dict[str, Any]) -> None:
+    assert dockerfile["args"]["PYTHON_IMAGE"] == "python:3.11-slim"
+    builder, runtime = dockerfile["stages"]
+    assert (builder["name"], builder["base"]) == ("builder", "${PYTHON_IMAGE}")
+    assert (runtime["name"], runtime["base"]) == ("runtime", "${PYTHON_IMAGE}")
+    build, run = instructions(builder), instructions(runtime)
+    installs = [a for i, a in build if i == "RUN" and "pip install" in a]
     assert installs
     assert all("--constraint constraints.txt" in a for a in installs)
     assert any("'.[rocksdb]'" in a for a in installs)  # the store the StatefulSet uses
-    assert ("COPY", "--from=builder /opt/carewatch /opt/carewatch") in runtime
-    assert not any(i == "RUN" and "pip install" in a for i, a in runtime)  # no build tools
-    users = [a for i, a in runtime if i == "USER"]
-    assert users
-    assert users[-1].split(":")[0] not in ("root", "0")
+    assert ("COPY", "--from=builder /opt/carewatch /opt/carewatch") in run
+    assert not any(i == "RUN" and "pip install" in a for i, a in run)  # no build tools
+    args = dict(a.split("=", 1) for i, a in run if i == "ARG")
     assert args["UID"] == "10001"
+    users = [a for i, a in run if i == "USER"]
     assert users[-1] == "${UID}:${UID}"
-    assert ("EXPOSE", "6066") in runtime
-    (health,) = [a for i, a in runtime if i == "HEALTHCHECK"]
+    assert ("EXPOSE", "6066") in run
+    (health,) = [a for i, a in run if i == "HEALTHCHECK"]
     assert "/health" in health
     assert "'6066'" in health
-    assert [a for i, a in runtime if i == "CMD"] == ['["carewatch", "worker"]']
+    assert [a for i, a in run if i == "CMD"] == ['["carewatch", "worker"]']
 
 
-def test_dockerignore_lets_in_exactly_what_the_dockerfile_copies() -> None:
+def test_dockerignore_lets_in_exactly_what_the_dockerfile_copies(
+    dockerfile: dict[str, Any],
+) -> None:
     rules = [
         line.strip()
         for line in (ROOT / ".dockerignore").read_text().splitlines()
@@ -218,14 +249,16 @@ def test_dockerignore_lets_in_exactly_what_the_dockerfile_copies() -> None:
     ]
     assert rules[0] == "*"  # an allow-list: .venv, .git, .carewatch never reach the daemon
     allowed = {r[1:].rstrip("/") for r in rules if r.startswith("!")}
-    for instruction, arguments in dockerfile_instructions():
-        if instruction != "COPY" or arguments.startswith("--from"):
-            continue
-        *sources, _ = shlex.split(arguments)
-        for source in sources:
-            top = source.split("/")[0]
-            assert top in allowed, f"COPY {source}: not let in by .dockerignore"
-            assert list(ROOT.glob(source.rstrip("/"))), f"COPY {source}: nothing there"
+    for stage in dockerfile["stages"]:
+        for instruction, arguments in instructions(stage):
+            if instruction != "COPY" or arguments.startswith("--from"):
+                continue
+            *sources, _ = shlex.split(arguments)
+            for source in sources:
+                assert source.split("/")[0] in allowed, (
+                    f"COPY {source}: not let in by .dockerignore"
+                )
+                assert list(ROOT.glob(source.rstrip("/"))), f"COPY {source}: nothing there"
     pyproject = (ROOT / "pyproject.toml").read_text()  # its packages, all in the context
     packages = re.search(r"include = \[([^\]]*)\]", pyproject)
     assert packages is not None
