@@ -46,9 +46,6 @@ class Secret:
 
     __str__ = __repr__
 
-    def __len__(self) -> int:
-        return len(self._value)
-
     def matches(self, candidate: bytes) -> bool:
         """Constant-time equality with ``candidate`` (``hmac.compare_digest``)."""
         return hmac.compare_digest(self._value.encode(), candidate)
@@ -326,7 +323,7 @@ _SECONDS = _number(0.001, 86_400, False, "a positive number of seconds (at most 
 FIELDS: Final[tuple[FieldSpec, ...]] = (
     FieldSpec("kafka.bootstrap", "CAREWATCH_BOOTSTRAP", _plain(_SERVERS, "host:port[,host:port...]"), "Kafka bootstrap servers"),
     FieldSpec("kafka.topic", "CAREWATCH_EVENTS_TOPIC", _plain(_TOPIC, "a Kafka topic name"), "the events topic"),
-    FieldSpec("kafka.ack_timeout", "CAREWATCH_KAFKA_ACK_TIMEOUT", _SECONDS, "longest wait for the broker's acks"),
+    FieldSpec("kafka.ack_timeout", "CAREWATCH_KAFKA_ACK_TIMEOUT", _number(1, 3600, False, "seconds from 1 to 3600"), "longest wait for the broker's acks"),
     FieldSpec("kafka.max_pending", "CAREWATCH_KAFKA_MAX_PENDING", _number(1, 10_000_000, True, "an integer from 1"), "records awaiting acks, at most"),
     FieldSpec("kafka.linger_ms", "CAREWATCH_KAFKA_LINGER_MS", _number(0, 10_000, True, "milliseconds 0-10000"), "batching delay"),
     FieldSpec("kafka.backoff_max", "CAREWATCH_KAFKA_BACKOFF_MAX", _SECONDS, "longest pause after failures"),

@@ -164,7 +164,7 @@ class EventProducer:
 
         Blocks while ``max_pending`` records await acks, at most ``ack_timeout``, then
         raises KafkaUnavailable (nothing of this record was sent)."""
-        producer = self.connect()
+        producer = self._producer or self.connect()  # no lock once connected
         bound = self.options.max_pending
         with self._room:
             if self.pending >= bound and not self._room.wait_for(

@@ -267,7 +267,8 @@ def print_report(report: LoadReport, path: Path, console: Console) -> None:
     console.print(
         f"{path}: {report.lines} lines, {report.acked} events acknowledged by Kafka "
         f"({report.sent} sent), {rejected} rejected, in {report.seconds:.2f} s "
-        f"({report.events_per_second:,.0f} events/s)"
+        f"({report.events_per_second:,.0f} events/s)",
+        soft_wrap=True,  # one line whatever the terminal's width: scripts read it
     )
     if report.rejected:
         table = Table("reason", "lines", "first at line", title="rejected lines (not sent)")
@@ -275,4 +276,4 @@ def print_report(report: LoadReport, path: Path, console: Console) -> None:
             table.add_row(reason, str(count), str(report.first_rejected[reason]))
         console.print(table)
     if report.stopped:
-        console.print(f"stopped early: {report.stopped}")
+        console.print(f"stopped early: {report.stopped}", soft_wrap=True)
