@@ -110,6 +110,9 @@ def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     """True when something already listens on (or holds) ``host:port``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As servers bind (Kafka's JVM sets SO_REUSEADDR too): a port whose last
+        # connections linger in TIME_WAIT is free to listen on again.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

@@ -6,6 +6,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 import pytest
 
@@ -153,7 +154,7 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
 def test_a_long_topic_name_stays_apart_from_its_partition_count(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def created(bootstrap: str, specs: Iterable[TopicSpec]) -> list[str]:
+    def created(bootstrap: str, specs: Iterable[TopicSpec], *args: Any, **kwargs: Any) -> list[str]:
         return [s.name for s in specs]
 
     monkeypatch.setattr("streams.topics.ensure_topics", created)
