@@ -95,7 +95,7 @@ def _rule(
             ]
         )
         .condition("C")
-        .for_val(config.timing.window(spec.for_seconds))
+        .for_val(config.timing.hold(spec.for_seconds))
         .no_data_state("OK")
         .exec_err_state("Error")
         .labels({"severity": spec.severity})

@@ -10,7 +10,8 @@
   workbook's multiwindow, multi-burn-rate alerts, and 30 days for the error budget.
 * ``carewatch:<sla>_seconds_bucket:rate<w>``: histogram bucket rates per brand/platform/
   priority, for the p50/p90 panels and the p90 alert.
-* ``carewatch:mentions:rate10m``: customer messages per second by brand/platform/topic.
+* ``carewatch:mentions:rate10m``: customer messages per second by brand/platform/topic,
+  once a series is 10 minutes old.
 * ``carewatch:consumer_lag:messages``: end offset minus committed offset per partition,
   from Faust's sensors (the end offset is the high watermark of the last fetch, so a
   consumer that stopped fetching shows the lag of its last fetch).
@@ -173,10 +174,14 @@ def _histogram_rates(config: BuildConfig, book: PolicyBook) -> list[Recorded]:
             )
     mentions = carewatch("carewatch_mentions_total")
     window = config.timing.window(10 * MINUTE)
+    # Only series with a full window behind them: a rate over a younger series is low
+    # (Prometheus extrapolates little), and would pass for a usual level far below the
+    # real one, so every new series would look like a spike a few minutes later.
     rules.append(
         Recorded(
             MENTIONS_RATE,
-            f"sum by (brand, platform, topic) (rate({mentions}[{window}]))",
+            f"sum by (brand, platform, topic) (\n  rate({mentions}[{window}])\n"
+            f"  and {mentions} offset {window}\n)",
             ("brand", "platform", "topic"),
         )
     )

@@ -53,7 +53,7 @@ def alerting_file(specs: list[AlertSpec], config: BuildConfig) -> dict[str, Any]
             {
                 "alert": spec.name,
                 "expr": spec.expr,
-                "for": config.timing.window(spec.for_seconds),
+                "for": config.timing.hold(spec.for_seconds),
                 "labels": {"severity": spec.severity},
                 "annotations": alert_annotations(spec, config),
             }

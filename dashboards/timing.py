@@ -2,9 +2,10 @@
 
 Production uses the durations as written (an hour is ``1h``). The integration test builds
 the same rules with ``Timing(speedup=...)``: every duration divided by the speed-up, but
-never below ``floor`` seconds (a ``rate()`` window needs a few scrapes), so a scenario of
-a few minutes moves through windows meant for hours and days. Only durations change with
-the timing; names (``rate1h``) and thresholds never do.
+a window never below ``floor`` seconds (a ``rate()`` window needs a few scrapes) and a
+``for:`` never below ``hold_floor``, so a scenario of a few minutes moves through windows
+meant for hours and days. Only durations change with the timing; names (``rate1h``) and
+thresholds never do.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def promql_duration(seconds: float) -> str:
 @dataclass(frozen=True, slots=True)
 class Timing:
     speedup: float = 1.0
-    floor: float = 3.0  # seconds; applies only when speedup > 1
+    floor: float = 3.0  # seconds; the floors apply only when speedup > 1
+    hold_floor: float | None = None  # for ``for:``; None: the same as ``floor``
 
     def seconds(self, production: float, floor: float | None = None) -> float:
         if self.speedup == 1.0:
@@ -37,8 +39,12 @@ class Timing:
         return max(self.floor if floor is None else floor, round(production / self.speedup))
 
     def window(self, production: float) -> str:
-        """A range-vector window or ``for:`` duration."""
+        """A range-vector window or an ``offset``."""
         return promql_duration(self.seconds(production))
+
+    def hold(self, production: float) -> str:
+        """A ``for:`` duration."""
+        return promql_duration(self.seconds(production, floor=self.hold_floor))
 
     def notify(self, production: float) -> str:
         """An Alertmanager timer (group_wait, group_interval, repeat_interval)."""
