@@ -3,7 +3,6 @@ senders' retries land, and everything acknowledged is in the topic exactly once.
 
 from __future__ import annotations
 
-import socket
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,21 +21,6 @@ pytestmark = pytest.mark.kafka
 TOPIC = "care.events.v1"
 
 
-def _bindable_port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    """Like ``processes.port_in_use``, with SO_REUSEADDR as Kafka's own listener sets it.
-
-    After a stop the old connections linger in TIME_WAIT on the broker's port for a
-    minute; Kafka binds through them, but the stricter check refuses to start it.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
 class OwnBroker:
     def __init__(self, home: Path) -> None:
         self.node = kafka.KafkaNode(home, free_port(), free_port(), default_cache_dir())
@@ -52,8 +36,7 @@ class OwnBroker:
 
 
 @pytest.fixture
-def own_broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[OwnBroker]:
-    monkeypatch.setattr(kafka, "port_in_use", _bindable_port_in_use)
+def own_broker(tmp_path: Path) -> Iterator[OwnBroker]:
     broker = OwnBroker(tmp_path / "kafka")
     broker.start()
     try:
