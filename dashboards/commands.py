@@ -10,6 +10,10 @@ import argparse
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dashboards.build import Bundle
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "generated"
 
@@ -85,13 +89,11 @@ def run(args: argparse.Namespace) -> int:
     return _preview(args, bundle)
 
 
-def _preview(args: argparse.Namespace, bundle: object) -> int:
-    from dashboards.build import Bundle
+def _preview(args: argparse.Namespace, bundle: Bundle) -> int:
     from dashboards.preview import PreviewError, Window, render_board, statuses
     from dashboards.queries import Prometheus
     from streams.policy import parse_duration
 
-    assert isinstance(bundle, Bundle)
     out: Path = args.out
     if out.suffix.lower() != ".html":
         raise PreviewError(
@@ -99,7 +101,9 @@ def _preview(args: argparse.Namespace, bundle: object) -> int:
             "self-contained HTML with inline SVG, open it in any browser)"
         )
     window = Window(time.time(), parse_duration(args.range, "--range"), args.scrape_interval)
-    page = render_board(bundle.boards[args.board], Prometheus(args.prometheus), window)
+    prometheus = Prometheus(args.prometheus)
+    prometheus.query("vector(1)")  # unreachable: an error, not a page of empty panels
+    page = render_board(bundle.boards[args.board], prometheus, window)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     panels = statuses(page)

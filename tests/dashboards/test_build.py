@@ -13,6 +13,7 @@ from dashboards.build import DASHBOARDS_DIR, GRAFANA_ALERTING_FILE, Bundle, buil
 from dashboards.config import BuildConfig
 from dashboards.render import colour_for, format_value
 from dashboards.timing import Timing, promql_duration
+from deploy.localstack.processes import free_port
 from streams.cli import main
 from streams.policy import PolicyBook
 from tests.dashboards.conftest import EXAMPLE_POLICY, ROOT
@@ -67,10 +68,16 @@ def test_a_bad_policy_or_objective_exits_2(
     assert "objective" in capsys.readouterr().err
 
 
-def test_preview_refuses_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["dashboards", "preview", "--prometheus", "http://127.0.0.1:9", "--out"]
-    assert main([*argv, str(tmp_path / "board.png"), "--policy", str(EXAMPLE_POLICY)]) == 2
+def test_preview_refuses_png_and_a_missing_prometheus(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["dashboards", "preview", "--prometheus", f"http://127.0.0.1:{free_port()}"]
+    argv += ["--policy", str(EXAMPLE_POLICY), "--out"]
+    assert main([*argv, str(tmp_path / "board.png")]) == 2
     assert "only .html" in capsys.readouterr().err
+    assert main([*argv, str(tmp_path / "board.html")]) == 2
+    assert "cannot query Prometheus" in capsys.readouterr().err
+    assert not (tmp_path / "board.html").exists()
 
 
 def test_boards_filter_by_brand_platform_priority(bundle: Bundle) -> None:
