@@ -105,7 +105,7 @@ def _table(prom: Prometheus, panel: Mapping[str, Any], window: Window) -> str:
     value_columns = []
     unit_of = {
         o["matcher"]["options"]: p["value"]
-        for o in panel["fieldConfig"].get("overrides", [])
+        for o in panel.get("fieldConfig", {}).get("overrides", [])
         for p in o["properties"]
         if p["id"] == "unit"
     }
