@@ -23,6 +23,10 @@ every validator is built or unpacked from a registry at a pinned version:
 - **dockerfilecheck** (``deploy/tools/dockerfilecheck/``): BuildKit's own Dockerfile
   parser and linter, the code behind ``docker build --check``, in a 100-line Go program
   built against the BuildKit module pinned in its ``go.mod``/``go.sum``.
+- **crdcheck** (``deploy/tools/crdcheck/``): the Prometheus Operator's custom resources
+  decoded strictly into the operator's own Go types (its ``pkg/apis/monitoring`` module,
+  v0.94.1: v0.95.x needs a ``k8s.io/utils`` version the proxy refuses), since no schema
+  for them can be fetched here.
 - **promtool**: Debian's ``prometheus`` package (as the local stack installs it).
 
 Everything lands in ``<cache>/tools/`` (``$CAREWATCH_CACHE``, default
@@ -187,34 +191,40 @@ def kustomize_command(out: Out = print) -> list[str]:
     return [str(home / "kustomize"), "build"]
 
 
-DOCKERFILECHECK_SOURCE = Path(__file__).resolve().parent / "tools" / "dockerfilecheck"
+LOCAL_GO_TOOLS = Path(__file__).resolve().parent / "tools"
 
 
 def dockerfilecheck(out: Out = print) -> Path:
     """``dockerfilecheck DOCKERFILE`` prints the stages as BuildKit parses them and its
     lint warnings as JSON; exit 1 on a parse error or a warning."""
-    source = DOCKERFILECHECK_SOURCE
+    return _local_go_tool("dockerfilecheck", out)
+
+
+def crdcheck(out: Out = print) -> Path:
+    """``crdcheck < MANIFESTS`` decodes PodMonitors, ServiceMonitors and PrometheusRules
+    strictly into the Prometheus Operator's Go types; exit 1 when one fails."""
+    return _local_go_tool("crdcheck", out)
+
+
+def _local_go_tool(name: str, out: Out) -> Path:
+    """A Go program of ``deploy/tools/NAME``, built once per version of its source."""
+    source = LOCAL_GO_TOOLS / name
     digest = hashlib.sha256()
-    for name in ("go.mod", "go.sum", "main.go"):
-        digest.update((source / name).read_bytes())
-    home = tools_dir() / f"dockerfilecheck-{digest.hexdigest()[:12]}"
+    for file in ("go.mod", "go.sum", "main.go"):
+        digest.update((source / file).read_bytes())
+    home = tools_dir() / f"{name}-{digest.hexdigest()[:12]}"
     if not _complete(home):
 
         def build(tmp: Path) -> None:
-            out("building dockerfilecheck (BuildKit's Dockerfile front end)")
+            out(f"building {name} (deploy/tools/{name})")
             env = {**_go_env(), "GOFLAGS": "-mod=readonly -buildvcs=false"}  # go.sum as committed
-            _run(
-                ["go", "build", "-trimpath", "-o", str(tmp / "dockerfilecheck"), "."],
-                out,
-                cwd=source,
-                env=env,
-            )
+            _run(["go", "build", "-trimpath", "-o", str(tmp / name), "."], out, cwd=source, env=env)
 
         _install(home, build, out)
-        for stale in tools_dir().glob("dockerfilecheck-*"):  # builds of earlier sources
+        for stale in tools_dir().glob(f"{name}-*"):  # builds of earlier sources
             if stale != home:
                 shutil.rmtree(stale, ignore_errors=True)
-    return home / "dockerfilecheck"
+    return home / name
 
 
 def promtool(out: Out = print) -> str:
@@ -348,6 +358,7 @@ def main() -> int:
         print(f"schemas      {kubernetes_schemas()}")
         print(f"kustomize    {' '.join(kustomize_command())}")
         print(f"dockerfile   {dockerfilecheck()}")
+        print(f"crdcheck     {crdcheck()}")
         print(f"promtool     {promtool()}")
     except StackError as exc:
         print(f"deploy.tools: error: {exc}", file=sys.stderr)

@@ -4,8 +4,10 @@ Built-in kinds are validated by ``kubeconform -strict`` against the Kubernetes J
 schemas of the oldest and newest Kubernetes the manifests target (deploy/tools.py). The
 custom resources (PodMonitor, PrometheusRule, KEDA's ScaledObject) have no schema here,
 so they are skipped by exact group/version/kind, never by ``-ignore-missing-schemas``,
-and checked below instead: fields the operators read, selectors that match the pods,
-the rule groups equal to the generated ones and accepted by ``promtool check rules``.
+and checked below instead: the Prometheus Operator's kinds decoded strictly into the
+operator's own Go types (deploy/tools/crdcheck), and for all of them the fields the
+operators read, selectors that match the pods, the rule groups equal to the generated
+ones and accepted by ``promtool check rules``.
 """
 
 from __future__ import annotations
@@ -84,6 +86,25 @@ def test_kubeconform_rejects_an_unknown_field(rendered: dict[str, str]) -> None:
     result = tools.kubeconform_check(broken, tools.KUBERNETES_VERSIONS[-1], skip=CUSTOM)
     assert result.returncode != 0
     assert "readOnlyRootFilesytem" in result.stdout
+
+
+def crdcheck(manifests: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(tools.crdcheck())], input=manifests, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_operator_resources_decode_into_the_operators_types(rendered: dict[str, str]) -> None:
+    result = crdcheck(rendered["base"] + "---\n" + rendered["keda"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Summary: 8 checked, 0 failed" in result.stdout
+
+
+def test_operator_resources_with_an_unknown_field_fail(rendered: dict[str, str]) -> None:
+    broken = rendered["base"].replace("podMetricsEndpoints:", "podMetricEndpoints:", 1)
+    result = crdcheck(broken)
+    assert result.returncode == 1
+    assert 'unknown field "podMetricEndpoints"' in result.stdout
 
 
 def test_generated_copies_match_their_source() -> None:
