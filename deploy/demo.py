@@ -57,6 +57,7 @@ from streams.topics import ensure_topics
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ROOT / "dashboards" / "generated"
+DEMO_RETENTION = 6 * 3600.0  # event-time seconds a closed case is kept by the demo's workers
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +175,11 @@ class DemoRun:
             "CAREWATCH_WEB_PORT": str(port),
             "CAREWATCH_DATA_DIR": str(self.home / f"worker-{n}"),
             "CAREWATCH_PROMETHEUS_SD_DIR": str(self.targets_dir),
+            # Closed cases are forgotten after 6 simulated hours (6 wall minutes at speed
+            # 60), not 7 days: every clock marker moves (and rewrites) every case the
+            # worker keeps, once a second, so the store must stay small for the workers to
+            # keep up over a long demo (docs/enrichment.md).
+            "CAREWATCH_RETENTION": os.environ.get("CAREWATCH_RETENTION", str(DEMO_RETENTION)),
             "CAREWATCH_POLICY_FILE": os.environ.get(
                 "CAREWATCH_POLICY_FILE", str(ROOT / "deploy" / "policies.example.yaml")
             ),
@@ -236,7 +242,9 @@ class DemoRun:
         live = Live(console=self.console, auto_refresh=False) if self.console.is_terminal else None
         code = 0
         with live or contextlib.nullcontext():
-            while not self.stop.wait(1.0):
+            tick = began
+            while not self.stop.wait(max(0.0, tick + 1.0 - time.monotonic())):
+                tick = max(tick + 1.0, time.monotonic() - 1.0)  # once a second, no catching up
                 elapsed = time.monotonic() - began
                 floor = read_floor(urls, alertmanager, self._status())
                 if live is not None:
