@@ -294,6 +294,16 @@ def _queue(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    # bench/ lives in the repository beside streams/, not in the installed packages.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bench.run import Plan, run
+
+    return run(Plan.from_args(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="carewatch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -368,6 +378,14 @@ def build_parser() -> argparse.ArgumentParser:
         "-l", "--loglevel", default="info", choices=["crit", "error", "warn", "info", "debug"]
     )
     connect.set_defaults(handler=_connect)
+
+    bench = sub.add_parser("bench", help="measure throughput, latency, memory, recovery")
+    bench.add_argument("--events", type=int, help="events in the log (default 1,000,000)")
+    bench.add_argument("--quick", action="store_true", help="the small version (20,000 events)")
+    bench.add_argument("--seed", type=int, default=1, help="the log's seed (default 1)")
+    bench.add_argument("--results-dir", help="where the JSON goes (default bench/results)")
+    bench.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    bench.set_defaults(handler=_bench)
 
     from dashboards.commands import add_arguments  # argparse only; Grafana's SDK loads in run()
 
