@@ -121,7 +121,7 @@ def replay(
             else (None if last_event is None else last_event + lateness + 1.0)
         )
         if advanced_to is not None:
-            headers, value = clock_marker(advanced_to)
+            headers, value = clock_marker(advanced_to, final=True)
             for partition in sorted(producer.partitions_for(topic)):
                 producer.send(topic, value=value, headers=headers, partition=partition)
         producer.flush()

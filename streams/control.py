@@ -16,9 +16,19 @@ CONTROL_HEADER = "carewatch-control"
 CLOCK = b"clock"
 
 
-def clock_marker(advance_to: float) -> tuple[list[tuple[str, bytes]], bytes]:
-    """The headers and value of a marker that advances a partition's clock to ``advance_to``."""
-    return [(CONTROL_HEADER, CLOCK)], orjson.dumps({"advance_to": advance_to})
+def clock_marker(
+    advance_to: float, *, final: bool = False
+) -> tuple[list[tuple[str, bytes]], bytes]:
+    """The headers and value of a marker that advances a partition's clock to ``advance_to``.
+
+    ``final`` marks the end of a replay: the worker then moves every case of the
+    partition to the new clock (so a restarted worker resumes it exactly), not only the
+    cases that have work, which is what a periodic marker (the demo's) does.
+    """
+    body: dict[str, object] = {"advance_to": advance_to}
+    if final:
+        body["final"] = True
+    return [(CONTROL_HEADER, CLOCK)], orjson.dumps(body)
 
 
 def parse_clock_marker(value: bytes | None) -> float | None:
@@ -28,3 +38,11 @@ def parse_clock_marker(value: bytes | None) -> float | None:
         return float(data["advance_to"])
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
+
+
+def is_final_marker(value: bytes | None) -> bool:
+    """True for the marker that ends a replay (see :func:`clock_marker`)."""
+    try:
+        return orjson.loads(value or b"").get("final") is True
+    except (orjson.JSONDecodeError, AttributeError):
+        return False

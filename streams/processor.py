@@ -21,7 +21,7 @@ from kafka.partitioner.default import murmur2
 
 from streams.cases import CaseStore
 from streams.clocks import CaseState, Counted, CountName, Decision, PolicyLookup, on_clock, on_event
-from streams.control import CONTROL_HEADER, parse_clock_marker
+from streams.control import CONTROL_HEADER, is_final_marker, parse_clock_marker
 from streams.errors import InvalidEvent
 from streams.events import CareEvent, Kind, decode_event
 from streams.metrics import StreamMetrics
@@ -155,10 +155,13 @@ class CaseProcessor:
         if self.mode is Mode.REPLAY:
             mark = self.watermarks.get(partition)
             self.watermarks[partition] = advance_to if mark is None else max(mark, advance_to)
-            out.decisions.extend(self._advance_all(partition))
+            if is_final_marker(value):
+                out.decisions.extend(self._advance_all(partition))
+            else:
+                out.decisions.extend(self.tick(partition))
 
     def _advance_all(self, partition: int) -> list[Decision]:
-        """Move every case of the partition to its clock, due or not: rare (a replay's end),
+        """Move every case of the partition to its clock, due or not: only at a replay's end,
         and it leaves every case's horizon at the clock, so a restarted worker resumes the
         partition's watermark exactly (see ``_restore_watermarks`` in streams.agents)."""
         clock = self.clock(partition)

@@ -80,8 +80,8 @@ class Rig:
         self.offset += 1
         return self.processor.handle(TOPIC, partition, self.offset, key, value, {})
 
-    def marker(self, advance_to: float, partition: int = P) -> Output:
-        headers, value = clock_marker(advance_to)
+    def marker(self, advance_to: float, partition: int = P, final: bool = False) -> Output:
+        headers, value = clock_marker(advance_to, final=final)
         self.offset += 1
         return self.processor.handle(TOPIC, partition, self.offset, None, value, dict(headers))
 
@@ -372,3 +372,19 @@ def test_mentions_count_each_new_customer_message_once() -> None:
     assert value("carewatch_mentions_total", **DU_X, topic="other", lang="other") == 1.0
     assert value("carewatch_events_total", **DU_X, kind="reply") == 1.0
     assert value("carewatch_events_total", **DU_X, kind="message") == 4.0
+
+
+def test_a_periodic_marker_moves_only_due_cases_and_the_final_one_moves_all() -> None:
+    r = rig(Mode.REPLAY)
+    r.send(message(T0))
+    r.marker(T0 + 120)  # the message is applied: its first-reply deadline is an hour away
+    state = r.processor.store.get(P, KEY)
+    assert state is not None
+    assert state.awaiting_since == T0
+    r.marker(T0 + 180)  # periodic (the demo's): nothing due, the case is left as it was
+    assert r.processor.store.get(P, KEY) is state
+    r.marker(T0 + 240, final=True)  # a replay's end: every case moves to the clock
+    moved = r.processor.store.get(P, KEY)
+    assert moved is not None
+    assert moved is not state
+    assert moved.horizon == T0 + 240 - LATENESS
