@@ -123,8 +123,13 @@ def rig(broker: Broker, tmp_path: Path, timings: dict[str, float]) -> Iterator[R
     shutil.copy(generated / ALERTMANAGER_FILE, m.home / "alertmanager" / "alertmanager.yml")
     records = [start_alertmanager(m), start_prometheus(m)]
     topics = make_topics(broker, partitions=2)
-    sd = {"CAREWATCH_PROMETHEUS_SD_DIR": str(m.targets_dir)}
-    worker = WorkerProcess(topics, tmp_path, "w1", env=sd).start()
+    env = {
+        "CAREWATCH_PROMETHEUS_SD_DIR": str(m.targets_dir),  # scraped by this Prometheus
+        # Closed cases kept two event hours, not seven days: every clock marker rewrites
+        # every kept case, and the scenario sends hundreds of markers.
+        "CAREWATCH_RETENTION": "7200",
+    }
+    worker = WorkerProcess(topics, tmp_path, "w1", env=env).start()
     connector = StandInConnector(m.targets_dir)
     prom = Prometheus(m.prometheus_url)
     try:
