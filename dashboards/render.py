@@ -100,8 +100,11 @@ def line_chart(
         return top + (1 - (v - v0) / (v1 - v0)) * (height - top - bottom)
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">']
-    parts.append(f'<rect x="{left}" y="{top}" width="{width - left - right}" '
-                 f'height="{height - top - bottom}" fill="#181b1f" stroke="#333"/>')  # fmt: skip
+    plot_width, plot_height = width - left - right, height - top - bottom
+    parts.append(
+        f'<rect x="{left}" y="{top}" width="{plot_width}" height="{plot_height}" '
+        'fill="#181b1f" stroke="#333"/>'
+    )
     for fraction in (0.0, 0.5, 1.0):
         value = v0 + fraction * (v1 - v0)
         parts.append(

@@ -113,7 +113,7 @@ def care_cases(book: PolicyBook) -> list[Case]:
         out = [
             series(f"{name}_bucket", {**TELE2_X, "le": le(b)}, "0+1x60" if b >= edge else "0+0x60")
             for b in bounds
-        ]  # fmt: skip
+        ]
         out.append(series(f"{name}_bucket", {**TELE2_X, "le": "+Inf"}, "0+1x60"))
         out.append(series(f"{name}_count", TELE2_X, "0+1x60"))
         return out
