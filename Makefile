@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	@echo "==> creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[dev,rocksdb]'
+	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[dev,rocksdb,bench]'
 	@touch $(STAMP)
 
 setup: $(STAMP)
