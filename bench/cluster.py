@@ -73,6 +73,7 @@ def producer(bootstrap: str, linger_ms: int = 50) -> Producer:
             "queue.buffering.max.messages": 500_000,
             "acks": "all",
             "enable.idempotence": True,
+            "log_level": 3,  # errors only (a fresh broker says "coordinator load in progress")
         }
     )
 

@@ -147,7 +147,7 @@ class Bench:
                 broker.bootstrap, topic, path, plan.partitions, advance_to, task.add
             )
             self.report.log["produce_seconds"] = time.monotonic() - began
-        self.report.log["messages"] = messages
+        self.report.log["topic_messages"] = messages  # the log, repeats and clock markers
         target = throughput.Target(broker.bootstrap, topic, plan.partitions, messages, self.label)
         rate = None
         if "throughput" in plan.steps:
@@ -291,10 +291,11 @@ def run(plan: Plan, console: Console | None = None) -> int:
         signal.signal(signal.SIGTERM, previous)
     path = report.save(plan.results)
     report.print(console)
-    load = report.load_start.get("1m", 0.0)
-    if max(load, report.load_end.get("1m", 0.0)) > BUSY_LOAD:
+    start, end = report.load_start.get("1m", 0.0), report.load_end.get("1m", 0.0)
+    if max(start, end) > BUSY_LOAD:
         console.print(
-            f"[bold]note:[/] load average {load:.2f} at start (> {BUSY_LOAD}): figures taken under load"
+            f"[bold]note:[/] 1-minute load average {start:.2f} at the start, {end:.2f} at the end"
+            f" (above {BUSY_LOAD}): figures taken under load"
         )
     console.print(f"saved {path}")
     return 0
