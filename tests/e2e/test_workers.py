@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from connectors.replay import ReplayReport, replay
-from deploy.localstack.processes import wait_until
+from deploy.localstack.processes import log_tail, wait_until
 from streams.events import CareEvent, encode_event
 from streams.policy import load_policies
 from tests.conftest import Broker, TestTopics, make_topics
@@ -28,7 +28,9 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 LATENESS = 60.0
 
 
-def _replay(topics: TestTopics, events: list[CareEvent], until: float) -> ReplayReport:
+def _replay(
+    topics: TestTopics, events: list[CareEvent], until: float, timeout: float = 600
+) -> ReplayReport:
     return replay(
         [encode_event(e) for e in events],
         bootstrap=topics.settings.bootstrap,
@@ -36,7 +38,7 @@ def _replay(topics: TestTopics, events: list[CareEvent], until: float) -> Replay
         group=topics.group,
         lateness=LATENESS,
         until=until,
-        timeout=600,
+        timeout=timeout,
         progress=False,
     )
 
@@ -92,9 +94,16 @@ def test_a_worker_killed_mid_replay_loses_no_decision_and_decides_nothing_twice(
     env = {"CAREWATCH_STORE": store}
     first = WorkerProcess(topics, tmp_path, "w", env=env).start()
     first.wait_partitions(4)
-    reports: list[ReplayReport] = []
+    reports: list[ReplayReport | BaseException] = []
+
+    def send() -> None:
+        try:  # within the test's own time limit, so a stall fails with the workers' logs
+            reports.append(_replay(topics, events, until, timeout=200))
+        except BaseException as error:  # handed to the test thread
+            reports.append(error)
+
     until = max(e.occurred_at for e in events) + 60 * 86400
-    sender = threading.Thread(target=lambda: reports.append(_replay(topics, events, until)))
+    sender = threading.Thread(target=send)
     sender.start()
     second = WorkerProcess(topics, tmp_path, "w", env=env)
     try:
@@ -103,8 +112,12 @@ def test_a_worker_killed_mid_replay_loses_no_decision_and_decides_nothing_twice(
         first.kill()
         assert not reports, "the kill must land mid-replay"
         second.start()
-        sender.join(timeout=600)
-        assert reports, "the replay did not finish"
+        sender.join(timeout=240)
+        finished = bool(reports) and isinstance(reports[0], ReplayReport)
+        assert finished, (
+            f"the replay did not finish: {reports}; restarted worker: {second.health()}\n"
+            f"{log_tail(second.log, 60)}"
+        )
     finally:
         first.stop()
         second.stop()
