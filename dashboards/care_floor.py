@@ -1,8 +1,9 @@
 """The care floor board: for agents and team leads, on the wall all day.
 
-Who waits now and for how long (against each case's own target), how much of today met
-its deadlines, reply times by platform, breaches and warnings, and the volume by topic
-and language (a spike on ``network`` is an outage talking).
+Who waits now and for how long (against each case's own target), who to answer next (the
+oldest waiting cases, from the workers), how much of today met its deadlines, reply
+times by platform, breaches and warnings, and the volume by topic and language (a spike
+on ``network`` is an outage talking).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dashboards.catalog import carewatch, le
 from dashboards.config import CARE_FLOOR, BuildConfig
 from dashboards.panels import BLUE, BP, BPP, GREEN, ORANGE, RED, Board, Query
 from dashboards.targets import slas
+from dashboards.waiting import FETCH_LIMIT, SHOWN, TITLE, WAITING_PATH, waiting_table
 from streams.events import Priority
 from streams.metrics import reply_buckets
 from streams.policy import PolicyBook
@@ -105,6 +107,19 @@ def _now(board: Board, target: float, warn_at: float) -> None:
         [Query(WAIT_RATIO, "{{brand}}/{{platform}}/{{priority}}")],
         unit="percentunit",
         steps=WAIT_RATIO_STEPS,
+    )
+    board.add(
+        TITLE,
+        waiting_table(
+            f"The {SHOWN} cases waiting longest for a reply, across all workers "
+            f"(GET {WAITING_PATH} on the workers, Infinity data source), filtered by the "
+            "board's brand, platform and priority; refreshed with the board. Time left is "
+            "to the case's own reply deadline (orange from the default policy's warning, "
+            "red once breached). Click a case to open its conversation where a link can be "
+            "built from the case key (X, Facebook, Instagram). With more than "
+            f"{FETCH_LIMIT} cases waiting, the filters see the {FETCH_LIMIT} oldest.",
+            ((None, RED), (0.0, ORANGE), (target - warn_at, GREEN)),
+        ),
     )
 
 

@@ -1,6 +1,9 @@
 """What the three boards share: the data source, the brand/platform/priority variables,
 and panel builders (grafana-foundation-sdk) with ids, units and thresholds.
 
+Every panel reads Prometheus through the ``datasource`` variable, except the care
+floor's list of waiting cases, which asks the workers (dashboards/waiting.py).
+
 Every board filters by the same three template variables (multi-value, "All" = ``.*``),
 filled from the recorded ``carewatch:case_labels:present``. Queries use them through
 :data:`BPP` (or :data:`BP` for series without a priority label).
@@ -13,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from grafana_foundation_sdk.builders import common, dashboard, prometheus, stat, table, timeseries
+from grafana_foundation_sdk.builders.table import Panel as TablePanel
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.models import common as common_models
@@ -219,6 +223,11 @@ class Board:
         for column, unit in units.items():
             panel.override_by_name(column, [models.DynamicConfigValue(id_val="unit", value=unit)])
         self._dashboard.with_panel(panel)
+
+    def add(self, title: str, panel: TablePanel) -> None:
+        """A panel built elsewhere, on its own data source (the care floor's waiting
+        list); it gets the next id like the others."""
+        self._dashboard.with_panel(panel.id(self._id(title)).title(title))
 
     def build(self) -> dict[str, Any]:
         built: dict[str, Any] = plain(self._dashboard.build())

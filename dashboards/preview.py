@@ -4,8 +4,9 @@ file with inline SVG, so a person can look at it without a Grafana server.
 Every panel's queries run as Grafana would run them: template variables at "All",
 ``$__interval`` the step, ``$__rate_interval`` Grafana's max(step + scrape interval,
 4 x scrape interval), ``$__range`` the panel's time range (today for "now/d" panels).
-Each panel is a ``<section class="panel" data-status="ok|empty|error">``: ``ok`` when
-its queries returned at least one series with a value.
+Each panel is a ``<section class="panel" data-status="ok|empty|error|skipped">``: ``ok``
+when its queries returned at least one series with a value, ``skipped`` for a panel on
+another data source than Prometheus (the care floor's waiting list).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dashboards.queries import Prometheus, PrometheusError, legend, substitute
+from dashboards.queries import Prometheus, PrometheusError, legend, on_prometheus, substitute
 from dashboards.render import (
     Series,
     colour_for,
@@ -41,6 +42,9 @@ h1{font-size:20px}h2{font-size:15px;border-bottom:1px solid #333;padding-top:8px
 table{border-collapse:collapse}td,th{border-bottom:1px solid #2a2d33;padding:2px 8px}
 .error{color:#f2495c}
 """
+
+
+NOT_DRAWN = "Not drawn: its rows come from the workers (GET /cases/waiting), not Prometheus."
 
 
 class PreviewError(CarewatchError):
@@ -168,7 +172,10 @@ def render_board(
             sections.append(f"<h2>{html.escape(panel['title'])}</h2>")
             continue
         try:
-            inner, status, count = _panel(prom, panel, window)
+            if on_prometheus(panel):
+                inner, status, count = _panel(prom, panel, window)
+            else:  # the waiting list: asked of the workers, not of Prometheus
+                inner, status, count = f"<p>{NOT_DRAWN}</p>", "skipped", 0
         except PrometheusError as error:
             inner, status, count = f'<p class="error">{html.escape(str(error))}</p>', "error", 0
         width = panel.get("gridPos", {}).get("w", 12) * 24

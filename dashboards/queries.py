@@ -36,8 +36,24 @@ class PanelQuery:
     legend: str
 
 
+PROMETHEUS = "prometheus"  # the data source type of every panel but the waiting list
+
+
+def on_prometheus(panel: Mapping[str, Any]) -> bool:
+    return bool(panel.get("datasource", {}).get("type") == PROMETHEUS)
+
+
+def other_panels(model: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Panels on another data source (the care floor's waiting list, on the workers'
+    HTTP views): they have no PromQL, so :func:`panel_queries` leaves them out."""
+    return [p for p in model.get("panels", []) if p["type"] != "row" and not on_prometheus(p)]
+
+
 def panel_queries(model: Mapping[str, Any]) -> Iterator[PanelQuery]:
+    """Every PromQL query of the board's panels (see :func:`other_panels` for the rest)."""
     for panel in model.get("panels", []):
+        if not on_prometheus(panel):
+            continue
         for target in panel.get("targets") or []:
             yield PanelQuery(
                 board=model["uid"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from dashboards.build import DASHBOARDS_DIR, GRAFANA_ALERTING_FILE, Bundle, buil
 from dashboards.config import BuildConfig
 from dashboards.render import colour_for, format_value
 from dashboards.timing import Timing, promql_duration
+from dashboards.waiting import TITLE as WAITING_TITLE
 from deploy.localstack.processes import free_port
 from streams.cli import main
 from streams.policy import PolicyBook
@@ -89,7 +91,12 @@ def test_boards_filter_by_brand_platform_priority(bundle: Bundle) -> None:
             assert variables[name]["includeAll"]
             assert variables[name]["allValue"] == ".*"
         for p in model["panels"]:
-            if p["type"] != "row":
+            if p["title"] == WAITING_TITLE:  # the workers' list, filtered in its jq program
+                program = p["targets"][0]["root_selector"]
+                assert set(re.findall(r"\$\{(\w+):regex\}", program)) == set(variables) - {
+                    "datasource"
+                }
+            elif p["type"] != "row":
                 assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
                 unit = p.get("fieldConfig", {}).get("defaults", {}).get("unit")
                 assert unit or p["type"] == "table", p["title"]

@@ -2,7 +2,8 @@
 
 Each fact has one owner in the code (the web port in streams/settings.py, the broker
 version in deploy/localstack/install.py, the Prometheus job and data source uid in
-dashboards/config.py, the generated file layout in dashboards/build.py); these tests
+dashboards/config.py, the waiting list's Infinity data source and plugin version in
+dashboards/waiting.py, the generated file layout in dashboards/build.py); these tests
 hold every deployment file to it, and every ``CAREWATCH_*`` variable a deployment sets
 to a setting the process that reads it actually has.
 """
@@ -23,6 +24,8 @@ from connectors.config import CONFIG_ENV, FIELDS
 from connectors.producer import health_routes
 from connectors.x_settings import XSettings
 from dashboards.config import BuildConfig
+from dashboards.waiting import INFINITY_PLUGIN, INFINITY_VERSION, WORKERS_DATASOURCE_UID
+from dashboards.waiting import TITLE as WAITING_TITLE
 from deploy import tools
 from deploy.k8s import generate
 from deploy.localstack.install import KAFKA_VERSION
@@ -227,9 +230,18 @@ def walk(node: Any) -> Any:
             yield from walk(value)
 
 
-def test_grafana_data_source_is_the_one_generated_files_use() -> None:
+def compose_data_sources() -> dict[str, dict[str, Any]]:
+    """deploy/compose's Grafana data sources by type."""
     provisioning = yaml.safe_load((COMPOSE / "grafana" / "datasources.yaml").read_text())
-    (source,) = provisioning["datasources"]
+    sources = {s["type"]: s for s in provisioning["datasources"]}
+    assert len(sources) == len(provisioning["datasources"])
+    return sources
+
+
+def test_grafana_data_source_is_the_one_generated_files_use() -> None:
+    sources = compose_data_sources()
+    assert set(sources) == {"prometheus", INFINITY_PLUGIN}
+    source = sources["prometheus"]
     assert source["uid"] == BuildConfig().datasource_uid
     assert source["type"] == "prometheus"
     assert source["isDefault"] is True
@@ -248,7 +260,54 @@ def test_grafana_data_source_is_the_one_generated_files_use() -> None:
             for d in walk(model)
             if isinstance(d.get("datasource"), dict)
         }
-        assert used == {(source["type"], "${datasource}")}, board.name
+        expected = {(source["type"], "${datasource}")}
+        if board.stem == "care-floor":  # and its list of waiting cases, asked of the workers
+            expected.add((INFINITY_PLUGIN, WORKERS_DATASOURCE_UID))
+        assert used == expected, board.name
+
+
+def test_the_workers_data_source_is_provisioned_where_the_board_looks(
+    compose: dict[str, Any], k8s: list[dict[str, Any]]
+) -> None:
+    """The care floor's waiting list names the Infinity data source by the uid of
+    dashboards/waiting.py; compose and Kubernetes provision it under that uid, at a worker
+    address, with the workers' token by reference, and install the pinned plugin."""
+    raw = yaml.safe_load((COMPOSE / "compose.yaml").read_text())["services"]
+    grafana = raw["grafana"]["environment"]
+    assert grafana["GF_INSTALL_PLUGINS"] == f"{INFINITY_PLUGIN} {INFINITY_VERSION}"
+    assert grafana["CAREWATCH_API_TOKEN"] == raw["worker"]["environment"]["CAREWATCH_API_TOKEN"]
+    assert str(PORT) in compose["services"]["worker"]["expose"]
+    service = next(
+        r for r in k8s if r["kind"] == "Service" and r["metadata"]["name"] == "carewatch-worker-api"
+    )
+    statefulset = next(r for r in k8s if r["kind"] == "StatefulSet")
+    pod_labels = statefulset["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert service["spec"]["ports"][0]["port"] == PORT
+    assert "clusterIP" not in service["spec"]  # not headless: ready workers only
+    k8s_host = f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc"
+    provisioned = [("compose", compose_data_sources()[INFINITY_PLUGIN], f"http://worker:{PORT}")]
+    maps = [
+        r
+        for r in k8s
+        if r["kind"] == "ConfigMap" and r["metadata"].get("labels", {}).get("grafana_datasource")
+    ]
+    assert len(maps) == 2  # the base's, and the KEDA overlay's copy of it
+    for config_map in maps:
+        ((_, text),) = config_map["data"].items()
+        (source,) = yaml.safe_load(text)["datasources"]
+        provisioned.append(("kubernetes", source, f"http://{k8s_host}:{PORT}"))
+    for where, source, url in provisioned:
+        assert source["uid"] == WORKERS_DATASOURCE_UID, where
+        assert source["type"] == INFINITY_PLUGIN, where
+        assert source["url"] == url, where
+        assert source["jsonData"]["auth_method"] == "bearerToken", where
+        assert source["jsonData"]["allowedHosts"] == [url], where
+        # Grafana expands $VAR in provisioning files from its environment
+        assert source["secureJsonData"] == {"bearerToken": "$CAREWATCH_API_TOKEN"}, where
+    board = json.loads((GENERATED / "grafana/dashboards/care-floor.json").read_text())
+    (panel,) = [p for p in board["panels"] if p["title"] == WAITING_TITLE]
+    assert panel["datasource"] == {"type": INFINITY_PLUGIN, "uid": WORKERS_DATASOURCE_UID}
 
 
 # ---- what the provisioning points at exists in what `carewatch dashboards build` writes

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from dashboards.waiting import INFINITY_PLUGIN, INFINITY_VERSION, WORKERS_DATASOURCE_UID
 from deploy import tools
 from deploy.k8s import generate
 from streams.policy import load_policies
@@ -255,6 +256,43 @@ def test_dashboards_are_config_maps_for_the_grafana_sidecar(rendered: dict[str, 
         assert json.loads(text) == json.loads(
             (generate.DASHBOARDS_OUT / generate.BOARDS_DIR / name).read_text()
         )
+
+
+def test_grafana_values_give_what_the_manifests_expect(rendered: dict[str, str]) -> None:
+    """deploy/k8s/grafana-values.yaml, for the cluster's own Grafana: the Infinity plugin
+    at the pinned version, the workers' token from the Secret the workers read, and the
+    sidecars watching the labels (and folder annotation) the ConfigMaps here carry."""
+    values = yaml.safe_load((K8S / "grafana-values.yaml").read_text())
+    assert values["plugins"] == [f"{INFINITY_PLUGIN} {INFINITY_VERSION}"]
+    resources = docs(rendered["base"])
+    spec = one(resources, "StatefulSet", "carewatch-worker")["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    (token,) = [e for e in container["env"] if e["name"] == "CAREWATCH_API_TOKEN"]
+    wanted = values["envValueFrom"]["CAREWATCH_API_TOKEN"]["secretKeyRef"]
+    assert wanted == {k: token["valueFrom"]["secretKeyRef"][k] for k in ("name", "key")}
+    sidecars = values["sidecar"]
+    assert set(sidecars) == {"dashboards", "datasources"}
+    for kind, sidecar in sidecars.items():
+        assert sidecar["enabled"] is True
+        assert sidecar["searchNamespace"] == "ALL", kind  # the ConfigMaps are in carewatch's
+        labelled = [
+            r
+            for r in resources
+            if r["kind"] == "ConfigMap" and sidecar["label"] in r["metadata"].get("labels", {})
+        ]
+        assert labelled, kind
+        assert {r["metadata"]["labels"][sidecar["label"]] for r in labelled} == {
+            sidecar["labelValue"]
+        }
+        if kind == "dashboards":
+            folder = sidecar["folderAnnotation"]
+            assert all(folder in r["metadata"]["annotations"] for r in labelled)
+        else:
+            (datasource,) = labelled
+            (name,) = datasource["data"]
+            assert name.endswith(".yaml")  # the sidecar writes it under this name
+            (source,) = yaml.safe_load(datasource["data"][name])["datasources"]
+            assert (source["type"], source["uid"]) == (INFINITY_PLUGIN, WORKERS_DATASOURCE_UID)
 
 
 def test_sla_policy_is_a_config_map_the_workers_read(rendered: dict[str, str]) -> None:
