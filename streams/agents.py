@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 from faust.web import Request, Response, View
 from prometheus_client import generate_latest
 
+from streams.changelog import ChangelogWriter
 from streams.processor import Mode, Output, partition_for
 from streams.views import install_views
 
@@ -36,6 +37,7 @@ class Checkpointer:
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
+        self.changelog = ChangelogWriter(worker.app, worker.table)
         self.lock = asyncio.Lock()
         self.unacked: list[Any] = []
         self.last = time.monotonic()
@@ -51,7 +53,7 @@ class Checkpointer:
     async def run(self) -> None:
         """Flush, write states, acknowledge. Call with :attr:`lock` held."""
         await self.worker.app.producer.flush()
-        self.written += self.worker.store.checkpoint()
+        self.written += await self.changelog.write(self.worker.store.changes())
         for event in self.unacked:
             event.ack()
         self.unacked.clear()
@@ -59,12 +61,23 @@ class Checkpointer:
 
 
 async def _produce(worker: Worker, out: Output) -> None:
+    """Hand the messages to the producer (delivered by the next checkpoint's flush).
+
+    Straight to Faust's producer, not through ``Topic.send``: the topics exist, their
+    values are bytes, and the key's partition is the producer's default (murmur2, as
+    CONTRACT section 1 keys them), so the per-message wrapping Topic.send adds is cost
+    without use on the hot path (BENCHMARKS.md).
+    """
+    send = worker.app.producer.send
+    settings = worker.settings
     for decision in out.decisions:
-        await worker.sla_topic.send(key=decision.case_key.encode(), value=decision.to_json())
+        await send(
+            settings.sla_topic, decision.case_key.encode(), decision.to_json(), None, None, None
+        )
     for key, value in out.deadletters:
-        await worker.deadletter_topic.send(key=key, value=value)
+        await send(settings.deadletter_topic, key, value, None, None, None)
     for key, value in out.forwards:
-        await worker.events_topic.send(key=key, value=value)
+        await send(settings.events_topic, key, value, None, None, None)
 
 
 def install(worker: Worker) -> None:

@@ -39,6 +39,21 @@ class Worker:
     metrics: StreamMetrics
 
 
+class CaseTable(faust.Table[str, bytes]):
+    """The case table: case keys as raw UTF-8, states as raw JSON bytes.
+
+    Faust serialises ``str`` keys as JSON by default, so the changelog key of
+    ``x:du:t1:a`` would be ``"x:du:t1:a"`` (quoted), which Kafka's partitioner files
+    under another partition than the case's events: a worker taking a partition over
+    would then recover other partitions' cases and miss its own (issue 10). Raw keys are
+    the bytes the events are keyed by, so every path (the RocksDB store filing a key,
+    Faust's routing) agrees with :func:`streams.processor.partition_for`.
+    """
+
+    def _serializer_from_type(self, typ: Any) -> str:
+        return "raw"
+
+
 def _broker_url(bootstrap: str) -> str:
     return ";".join(f"kafka://{server}" for server in bootstrap.split(","))
 
@@ -69,17 +84,20 @@ def build_worker(settings: Settings, policies: PolicyBook) -> Worker:
     events_topic = app.topic(settings.events_topic, partitions=settings.partitions, **raw)
     sla_topic = app.topic(settings.sla_topic, partitions=settings.partitions, **raw)
     deadletter_topic = app.topic(settings.deadletter_topic, partitions=settings.partitions, **raw)
-    table = app.Table(
-        "cases",
-        partitions=settings.partitions,
-        key_type=str,
-        value_type=bytes,
-        schema=faust.Schema(key_type=str, value_type=bytes, **raw),
-        # States are written at checkpoints, outside the event that changed them, so the
-        # changelog partition comes from the key; events are keyed by case key, so it is
-        # the partition of the event (CONTRACT section 1: re-keyed otherwise).
-        use_partitioner=True,
-        help="carewatch case states (JSON), by case key",
+    table: Any = app.tables.add(
+        CaseTable(
+            app,
+            name="cases",
+            beacon=app.tables.beacon,
+            partitions=settings.partitions,
+            key_type=str,
+            value_type=bytes,
+            schema=faust.Schema(key_type=str, value_type=bytes, **raw),
+            # States are written at checkpoints, outside the event that changed them,
+            # to the changelog partition of their events (streams/changelog.py).
+            use_partitioner=True,
+            help="carewatch case states (JSON), by case key",
+        )
     )
     store = CaseStore(table, lateness=settings.lateness, retention=settings.retention)
     registry = CollectorRegistry()

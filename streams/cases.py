@@ -92,18 +92,29 @@ class CaseStore:
 
     # -- checkpoints and rebalances ------------------------------------------------
 
-    def checkpoint(self) -> int:
-        """Write every changed state to the table (call only after the producer flushed)."""
-        written = 0
+    def changes(self) -> list[tuple[str, int, bytes | None]]:
+        """``(key, partition, state JSON or None to delete)`` for every case changed since
+        the last checkpoint, and forgets them: the caller writes them (call only after the
+        producer flushed, see :mod:`streams.agents`)."""
+        out: list[tuple[str, int, bytes | None]] = []
         for key, partition in self._dirty.items():
             state = self._cases.get(partition, {}).get(key)
             if state is not None:
-                self.table[key] = orjson.dumps(state.to_dict())
-                written += 1
-        for key in self._expired:
-            self.table.pop(key, None)
+                out.append((key, partition, orjson.dumps(state.to_dict())))
+        out.extend((key, partition, None) for key, partition in self._expired.items())
         self._dirty.clear()
         self._expired.clear()
+        return out
+
+    def checkpoint(self) -> int:
+        """Write :meth:`changes` to :attr:`table`; returns the states written."""
+        written = 0
+        for key, _, value in self.changes():
+            if value is None:
+                self.table.pop(key, None)
+            else:
+                self.table[key] = value
+                written += 1
         return written
 
     @property

@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -72,6 +72,24 @@ def reply_buckets(targets: Iterable[float]) -> tuple[float, ...]:
     return tuple(sorted({float(b) for b in BASE_BUCKETS} | {float(t) for t in targets}))
 
 
+class _Children:
+    """A metric's labelled children, kept: ``labels()`` checks and locks on every call,
+    a dictionary lookup does not (the hot path asks for a child per effect). Bounded
+    like the labels themselves."""
+
+    __slots__ = ("_children", "_metric")
+
+    def __init__(self, metric: Counter | Histogram) -> None:
+        self._metric = metric
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
+
+
 def _counter(series: str, registry: CollectorRegistry) -> Counter:
     spec = SERIES[series]
     return Counter(spec.name, spec.help, spec.labels, registry=registry)
@@ -95,47 +113,54 @@ class StreamMetrics:
     ) -> None:
         buckets = reply_buckets(targets)
         self.languages = frozenset(languages)
-        self.events = _counter("carewatch_events_total", registry)
-        self.rejected = _counter("carewatch_events_rejected_total", registry)
-        self.duplicate = _counter("carewatch_events_duplicate_total", registry)
-        self.late = _counter("carewatch_events_late_total", registry)
+        self.events = _Children(_counter("carewatch_events_total", registry))
+        self.rejected = _Children(_counter("carewatch_events_rejected_total", registry))
+        self.duplicate = _Children(_counter("carewatch_events_duplicate_total", registry))
+        self.late = _Children(_counter("carewatch_events_late_total", registry))
         self.histograms = {
-            Sla.FIRST_REPLY: _histogram("carewatch_first_reply_seconds", registry, buckets),
-            Sla.NEXT_REPLY: _histogram("carewatch_next_reply_seconds", registry, buckets),
-            Sla.RESOLUTION: _histogram("carewatch_resolution_seconds", registry, buckets),
+            sla: _Children(_histogram(name, registry, buckets))
+            for sla, name in (
+                (Sla.FIRST_REPLY, "carewatch_first_reply_seconds"),
+                (Sla.NEXT_REPLY, "carewatch_next_reply_seconds"),
+                (Sla.RESOLUTION, "carewatch_resolution_seconds"),
+            )
         }
-        self.decisions = _counter("carewatch_sla_decisions_total", registry)
-        self.reopened = _counter("carewatch_cases_reopened_total", registry)
-        self.bot_replies = _counter("carewatch_bot_replies_total", registry)
-        self.mentions = _counter("carewatch_mentions_total", registry)
-        self.event_lag = _histogram("carewatch_event_lag_seconds", registry, LAG_BUCKETS)
+        self.decisions = _Children(_counter("carewatch_sla_decisions_total", registry))
+        self.reopened = _Children(_counter("carewatch_cases_reopened_total", registry))
+        self.bot_replies = _Children(_counter("carewatch_bot_replies_total", registry))
+        self.mentions = _Children(_counter("carewatch_mentions_total", registry))
+        self.event_lag = _Children(_histogram("carewatch_event_lag_seconds", registry, LAG_BUCKETS))
 
     def apply(self, effects: Iterable[Effect], decisions: Iterable[Decision]) -> None:
         for effect in effects:
             if isinstance(effect, Observed):
-                labels = [effect.brand, effect.platform, effect.priority.value]
-                if effect.how is not None:
-                    labels.append(effect.how.value)
-                self.histograms[effect.sla].labels(*labels).observe(effect.seconds)
+                child = self.histograms[effect.sla]
+                if effect.how is None:
+                    child = child(effect.brand, effect.platform, effect.priority.value)
+                else:
+                    child = child(
+                        effect.brand, effect.platform, effect.priority.value, effect.how.value
+                    )
+                child.observe(effect.seconds)
             else:
                 self._count(effect)
         for d in decisions:
-            self.decisions.labels(
+            self.decisions(
                 d.brand, d.platform, d.priority.value, d.sla.value, d.outcome.value
             ).inc()
 
     def _count(self, c: Counted) -> None:
         if c.name is CountName.EVENTS:
-            self.events.labels(c.brand, c.platform, c.kind.value if c.kind else "").inc()
+            self.events(c.brand, c.platform, c.kind.value if c.kind else "").inc()
         elif c.name is CountName.DUPLICATE:
-            self.duplicate.labels(c.brand, c.platform).inc()
+            self.duplicate(c.brand, c.platform).inc()
         elif c.name is CountName.LATE:
-            self.late.labels(c.brand, c.platform).inc()
+            self.late(c.brand, c.platform).inc()
         elif c.name is CountName.BOT_REPLY:
-            self.bot_replies.labels(c.brand, c.platform).inc()
+            self.bot_replies(c.brand, c.platform).inc()
         elif c.name is CountName.REOPENED:
             priority = (c.priority or Priority.NORMAL).value
-            self.reopened.labels(c.brand, c.platform, priority).inc()
+            self.reopened(c.brand, c.platform, priority).inc()
 
     def mention(self, brand: str, platform: str, topic: str | None, lang: str | None) -> None:
         """Count one customer message under a bounded topic and language (``other`` otherwise).
@@ -145,14 +170,14 @@ class StreamMetrics:
         """
         primary = lang.split("-", 1)[0].lower() if lang else None
         language = primary if primary in self.languages else "other"
-        self.mentions.labels(brand, platform, topic or "other", language).inc()
+        self.mentions(brand, platform, topic or "other", language).inc()
 
     def reject(self, reason: str) -> None:
-        self.rejected.labels(reason).inc()
+        self.rejected(reason).inc()
 
     def lag(self, platform: str, occurred_at: float, now: float | None = None) -> None:
         seconds = (time.time() if now is None else now) - occurred_at
-        self.event_lag.labels(platform).observe(max(0.0, seconds))
+        self.event_lag(platform).observe(max(0.0, seconds))
 
 
 class ConnectorMetrics:
