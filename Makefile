@@ -48,7 +48,7 @@ clean:
 	-$(BIN)/carewatch stack down
 	rm -rf $(VENV) .carewatch .mypy_cache .ruff_cache .pytest_cache
 
-# The benchmark (docs/benchmarks.md): its own broker, a seeded log, one table, JSON in
+# The benchmark (BENCHMARKS.md): its own broker, a seeded log, one table, JSON in
 # bench/results/. BENCH_ARGS="--quick" for the small version, "--events 200000" etc.
 .PHONY: bench
 bench: setup
