@@ -104,10 +104,11 @@ class MetaOptions:
 class ChatwootOptions:
     token: Secret | None = None
     accounts: Mapping[str, str] = field(default_factory=dict)  # account id -> brand
+    webhook_secret: Secret | None = None  # Chatwoot's signing secret (X-Chatwoot-Signature)
 
     @property
     def enabled(self) -> bool:
-        return self.token is not None
+        return self.token is not None or self.webhook_secret is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +167,7 @@ class ConnectorConfig:
             raise ConfigError(
                 "events.tokens",
                 "no source is configured: set events.tokens or events.hmac_secret, "
-                "meta.app_secret, or chatwoot.token",
+                "meta.app_secret, or chatwoot.token or chatwoot.webhook_secret",
             )
 
 
@@ -340,5 +341,6 @@ FIELDS: Final[tuple[FieldSpec, ...]] = (
     FieldSpec("meta.human_app_ids", "CAREWATCH_META_HUMAN_APP_IDS", _ids(), "apps whose sends are human replies"),
     FieldSpec("chatwoot.token", "CAREWATCH_CHATWOOT_TOKEN", _secret(MIN_OWN_SECRET), "token of the Chatwoot webhook URL"),
     FieldSpec("chatwoot.accounts", "CAREWATCH_CHATWOOT_ACCOUNTS", _brands(), "Chatwoot account id -> brand"),
+    FieldSpec("chatwoot.webhook_secret", "CAREWATCH_CHATWOOT_WEBHOOK_SECRET", _secret(1), "Chatwoot's webhook signing secret"),
 )  # fmt: skip
 """Every setting: dotted name, variable, how it is read, meaning (docs/connectors.md)."""

@@ -59,6 +59,7 @@ class ErrorReason(StrEnum):
     BUFFER_FULL = "buffer_full"  # max_pending records await acks
     INVALID_EVENT = "invalid_event"  # an event the contract refuses
     UNAUTHENTICATED = "unauthenticated"  # missing or wrong token or signature
+    STALE_TIMESTAMP = "stale_timestamp"  # a right signature of a timestamp outside the window
     BAD_REQUEST = "bad_request"  # a payload that cannot be read
     TOO_LARGE = "too_large"  # a body over the limit
     UNKNOWN_ACCOUNT = "unknown_account"  # a page or account no brand is configured for

@@ -15,7 +15,7 @@ Answers, the same on every route:
   acknowledged; the sender retries, and ``event_id``s derived from the platform's own ids
   make a repeat harmless);
 - 400 (payload that cannot be read, or any invalid event: the request is refused whole),
-  401/403 (credentials, :mod:`webhook_auth`), 413 (body over ``webhook.max_body``, refused
+  401/403 (credentials; ``unauthenticated`` or ``stale_timestamp``, :mod:`webhook_auth`), 413 (body over ``webhook.max_body``, refused
   from ``Content-Length`` before reading, or as soon as the read passes the limit);
 - an error body is ``{"errors": [{"line", "reason", "detail"}, ...]}`` (at most 100 listed,
   ``more`` counts the rest); ``line`` 0 is the request as a whole.
@@ -49,6 +49,7 @@ from connectors.producer import (
 from connectors.webhook_auth import (
     Unauthenticated,
     check_bearer,
+    check_chatwoot_signature,
     check_meta_signature,
     check_signed,
     check_url_token,
@@ -112,14 +113,20 @@ class Ingest:
         return await self._send(encode_all((0, event) for event in batch.events))
 
     async def chatwoot(self, request: web.Request) -> web.Response:
-        assert self.config.chatwoot.token is not None
-        check_url_token(request.query, request.headers, self.config.chatwoot.token)
+        options = self.config.chatwoot
+        if options.token is not None:  # refused before the body is read
+            check_url_token(request.query, request.headers, options.token)
         account = request.match_info["account"]
-        brand = self.config.chatwoot.accounts.get(account)
+        brand = options.accounts.get(account)
         if brand is None:
             self.metrics.error(ErrorReason.UNKNOWN_ACCOUNT)
             return _errors(404, [Rejection(0, "unknown_account", "no brand for this account")])
         body = await self._body(request)
+        if options.webhook_secret is not None:
+            window = self.config.webhook.signature_window
+            check_chatwoot_signature(
+                request.headers, body, options.webhook_secret, window, self.clock()
+            )
         events = map_chatwoot(load_json(body), account, brand, self.clock())
         return await self._send(encode_all((0, event) for event in events))
 
@@ -156,8 +163,8 @@ def _answers(
         try:
             response = await handler(request)
         except Unauthenticated as exc:
-            metrics.error(ErrorReason.UNAUTHENTICATED)
-            response = _errors(exc.status, [Rejection(0, "unauthenticated", exc.detail)])
+            metrics.error(ErrorReason(exc.reason))
+            response = _errors(exc.status, [Rejection(0, exc.reason, exc.detail)])
         except BodyTooLarge:
             metrics.error(ErrorReason.TOO_LARGE)
             detail = f"the body is over {max_body} bytes"

@@ -14,7 +14,18 @@ Refusals carry a short reason for the sender and never echo what was sent.
 - Meta: ``X-Hub-Signature-256: sha256=<hex>``, HMAC-SHA256 of the raw body under the app
   secret; the subscription check (``GET``) compares ``hub.verify_token``.
 - Chatwoot: the token in the webhook URL's query (``?token=...``; Chatwoot sends no
-  custom headers) or in an ``X-Carewatch-Token`` header.
+  custom headers) or in an ``X-Carewatch-Token`` header, and/or Chatwoot's own signature
+  (versions that sign webhooks): ``X-Chatwoot-Signature: sha256=<hex>`` with
+  ``X-Chatwoot-Timestamp: <epoch seconds>``, the HMAC-SHA256 under
+  ``chatwoot.webhook_secret`` of ``"{timestamp}.{body}"``, in the same window.
+
+Meta signs no timestamp, so its deliveries have no replay window; a replayed delivery
+carries the same message and comment ids, so the same ``event_id``s, which the stream
+deduplicates.
+
+Refusals have a bounded reason (:data:`UNAUTHENTICATED`, or :data:`STALE_TIMESTAMP` for a
+correct signature of a timestamp outside the window: a clock to fix, or a replay), used
+both in the error body and in ``carewatch_connector_errors_total{reason}``.
 """
 
 from __future__ import annotations
@@ -28,6 +39,10 @@ from streams.errors import CarewatchError
 
 SIGNATURE_HEADER: Final = "X-Carewatch-Signature"
 TIMESTAMP_HEADER: Final = "X-Carewatch-Timestamp"
+CHATWOOT_SIGNATURE_HEADER: Final = "X-Chatwoot-Signature"
+CHATWOOT_TIMESTAMP_HEADER: Final = "X-Chatwoot-Timestamp"
+UNAUTHENTICATED: Final = "unauthenticated"
+STALE_TIMESTAMP: Final = "stale_timestamp"
 META_SIGNATURE_HEADER: Final = "X-Hub-Signature-256"
 TOKEN_HEADER: Final = "X-Carewatch-Token"
 _MAX_CHALLENGE: Final = 256
@@ -36,9 +51,10 @@ _MAX_CHALLENGE: Final = 256
 class Unauthenticated(CarewatchError):
     """401 (no or wrong credentials) or 403 (a subscription check that does not match)."""
 
-    def __init__(self, detail: str, status: int = 401) -> None:
+    def __init__(self, detail: str, status: int = 401, reason: str = UNAUTHENTICATED) -> None:
         self.detail = detail
         self.status = status
+        self.reason = reason
         super().__init__(detail)
 
 
@@ -71,16 +87,43 @@ def check_signed(
     headers: Mapping[str, str], body: bytes, secret: Secret | None, window: float, now: float
 ) -> None:
     """The ``X-Carewatch-Signature`` scheme (module docstring)."""
-    signature = headers.get(SIGNATURE_HEADER)
-    stamp = headers.get(TIMESTAMP_HEADER, "").strip()
+    _check_stamped(headers, body, secret, window, now, SIGNATURE_HEADER, TIMESTAMP_HEADER)
+
+
+def check_chatwoot_signature(
+    headers: Mapping[str, str], body: bytes, secret: Secret, window: float, now: float
+) -> None:
+    """Chatwoot's ``X-Chatwoot-Signature`` (module docstring)."""
+    _check_stamped(
+        headers, body, secret, window, now, CHATWOOT_SIGNATURE_HEADER, CHATWOOT_TIMESTAMP_HEADER
+    )
+
+
+def _check_stamped(
+    headers: Mapping[str, str],
+    body: bytes,
+    secret: Secret | None,
+    window: float,
+    now: float,
+    signature_header: str,
+    timestamp_header: str,
+) -> None:
+    """``sha256=<hex HMAC of "{timestamp}.{body}">`` with the timestamp within ``window``
+    seconds of ``now`` either way. The signature is checked first, so only a sender who
+    holds the secret ever learns that a timestamp was stale."""
+    signature = headers.get(signature_header)
+    stamp = headers.get(timestamp_header, "").strip()
     if secret is None or signature is None:
-        raise Unauthenticated("missing credentials: a bearer token or a signature")
+        raise Unauthenticated(f"missing credentials: no {signature_header}")
     if not stamp.isascii() or not stamp.isdigit() or len(stamp) > 12:
-        raise Unauthenticated(f"{TIMESTAMP_HEADER}: expected epoch seconds")
+        raise Unauthenticated(f"{timestamp_header}: expected epoch seconds")
     if not _signature_matches(signature, secret, _raw(stamp) + b"." + body):
         raise Unauthenticated("signature does not match")
     if abs(now - int(stamp)) > window:
-        raise Unauthenticated(f"stale timestamp: more than {window:g} s from the server's clock")
+        raise Unauthenticated(
+            f"stale timestamp: more than {window:g} s from the server's clock",
+            reason=STALE_TIMESTAMP,
+        )
 
 
 def check_meta_signature(headers: Mapping[str, str], body: bytes, app_secret: Secret) -> None:

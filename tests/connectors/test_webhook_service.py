@@ -207,7 +207,16 @@ def test_refusals_compare_in_constant_time_and_send_nothing(
     }  # fmt: skip
     reply = sent[case]()
     assert reply.status == status
-    assert reply.json()["errors"][0]["reason"] == "unauthenticated"
+    # A right signature of a stale timestamp says so; anything else is only "unauthenticated".
+    reason = (
+        "stale_timestamp"
+        if case in ("stale timestamp", "timestamp from the future")
+        else "unauthenticated"
+    )
+    assert reply.json()["errors"][0]["reason"] == reason
+    assert (
+        service.metric("carewatch_connector_errors_total", connector="webhook", reason=reason) == 1
+    )
     # Where a secret is involved, it is compared in constant time; the other two refuse
     # on the request's shape alone.
     no_secret_involved = case in ("no credentials", "verify without subscribe")
