@@ -26,6 +26,7 @@ from typing import Any, Final
 import yaml
 
 from streams.errors import ConfigError
+from streams.security import kafka_python_config
 from streams.settings import Settings
 
 CONFIG_ENV: Final = "CAREWATCH_CONNECTOR_CONFIG"
@@ -67,6 +68,33 @@ class KafkaOptions:
     max_pending: int = 10_000  # records sent but not yet acknowledged, at most
     linger_ms: int = 5
     backoff_max: float = 30.0  # seconds: the longest pause between attempts after failures
+    # SASL and TLS: the worker's CAREWATCH_KAFKA_* settings (streams/security.py).
+    security_protocol: str = "PLAINTEXT"  # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
+    sasl_mechanism: str = "PLAIN"  # PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
+    sasl_username: str = ""
+    sasl_password: Secret | None = None
+    ssl_cafile: str = ""  # empty: the system's CAs
+    ssl_certfile: str = ""  # a client certificate, for mutual TLS
+    ssl_keyfile: str = ""
+
+    def security(self) -> Settings:
+        """These options as the stream's settings, the one input of
+        :func:`~streams.security.kafka_python_config`."""
+        password = self.sasl_password.reveal() if self.sasl_password is not None else ""
+        return Settings(
+            bootstrap=self.bootstrap,
+            kafka_security_protocol=self.security_protocol,
+            kafka_sasl_mechanism=self.sasl_mechanism,
+            kafka_sasl_username=self.sasl_username,
+            kafka_sasl_password=password,
+            kafka_ssl_cafile=self.ssl_cafile,
+            kafka_ssl_certfile=self.ssl_certfile,
+            kafka_ssl_keyfile=self.ssl_keyfile,
+        )
+
+    def client_config(self) -> dict[str, Any]:
+        """kafka-python keyword arguments for SASL and TLS (every client a connector builds)."""
+        return kafka_python_config(self.security())
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +179,11 @@ class ConnectorConfig:
 
     def validate(self) -> None:
         """Rules across fields (one field's own rules are checked as it is read)."""
+        try:
+            self.kafka.security().validate()  # the worker's rules for the same settings
+        except ConfigError as exc:  # named as this file names it; the detail holds no secret
+            path = next((f.path for f in FIELDS if f.env == exc.field), exc.field)
+            raise ConfigError(path, exc.detail) from None
         meta = self.meta
         if meta.enabled and meta.verify_token is None:
             raise ConfigError("meta.verify_token", "required when meta.app_secret is set")
@@ -328,6 +361,13 @@ FIELDS: Final[tuple[FieldSpec, ...]] = (
     FieldSpec("kafka.max_pending", "CAREWATCH_KAFKA_MAX_PENDING", _number(1, 10_000_000, True, "an integer from 1"), "records awaiting acks, at most"),
     FieldSpec("kafka.linger_ms", "CAREWATCH_KAFKA_LINGER_MS", _number(0, 10_000, True, "milliseconds 0-10000"), "batching delay"),
     FieldSpec("kafka.backoff_max", "CAREWATCH_KAFKA_BACKOFF_MAX", _SECONDS, "longest pause after failures"),
+    FieldSpec("kafka.security_protocol", "CAREWATCH_KAFKA_SECURITY_PROTOCOL", _plain(r"PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"), "how clients reach Kafka"),
+    FieldSpec("kafka.sasl_mechanism", "CAREWATCH_KAFKA_SASL_MECHANISM", _plain(r"PLAIN|SCRAM-SHA-256|SCRAM-SHA-512", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"), "SASL mechanism"),
+    FieldSpec("kafka.sasl_username", "CAREWATCH_KAFKA_SASL_USERNAME", _plain(r"[^\s]{1,256}", "a user name without spaces"), "SASL user"),
+    FieldSpec("kafka.sasl_password", "CAREWATCH_KAFKA_SASL_PASSWORD", _secret(1), "SASL password"),
+    FieldSpec("kafka.ssl_cafile", "CAREWATCH_KAFKA_SSL_CAFILE", _plain(r".{1,4096}", "a file path"), "CA certificates (PEM)"),
+    FieldSpec("kafka.ssl_certfile", "CAREWATCH_KAFKA_SSL_CERTFILE", _plain(r".{1,4096}", "a file path"), "client certificate (PEM), mutual TLS"),
+    FieldSpec("kafka.ssl_keyfile", "CAREWATCH_KAFKA_SSL_KEYFILE", _plain(r".{1,4096}", "a file path"), "client key (PEM)"),
     FieldSpec("webhook.host", "CAREWATCH_WEBHOOK_HOST", _plain(r"[A-Za-z0-9_.:-]{1,253}", "a host name or address"), "listen address"),
     FieldSpec("webhook.port", "CAREWATCH_WEBHOOK_PORT", _number(0, 65535, True, "a port 0-65535"), "listen port"),
     FieldSpec("webhook.max_body", "CAREWATCH_WEBHOOK_MAX_BODY", _number(1024, 64 * 1_048_576, True, "bytes from 1024 to 64 MiB"), "largest request body"),

@@ -142,6 +142,7 @@ class EventProducer:
             "max_block_ms": ack_ms,
             "bootstrap_timeout_ms": ack_ms,
             "reconnect_backoff_max_ms": 1000,
+            **self.options.client_config(),  # SASL and TLS (streams/security.py)
         }
 
     def connect(self) -> KafkaProducer:

@@ -27,10 +27,10 @@ import gzip
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Final, cast
+from typing import IO, Any, Final, cast
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
@@ -93,10 +93,19 @@ def replay(
     timeout: float = 900.0,
     total: int | None = None,
     progress: bool = True,
+    client_config: Mapping[str, Any] | None = None,
 ) -> ReplayReport:
+    """``client_config``: SASL and TLS for every client it builds
+    (:func:`~streams.security.kafka_python_config`); None is PLAINTEXT."""
     started = time.monotonic()
+    client = dict(client_config or {})
     producer = KafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=20, batch_size=256 * 1024, retries=10
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=20,
+        batch_size=256 * 1024,
+        retries=10,
+        **client,
     )
     sent = invalid = 0
     last_event: float | None = None
@@ -127,16 +136,28 @@ def replay(
         producer.flush()
         producer.close()
         waiting = bar.add_task("waiting for the workers", total=None)
-        _wait_consumed(bootstrap, topic, group, timeout, lambda n: bar.update(waiting, completed=n))
+        _wait_consumed(
+            bootstrap,
+            topic,
+            group,
+            timeout,
+            lambda n: bar.update(waiting, completed=n),
+            client,
+        )
     return ReplayReport(sent, invalid, advanced_to, time.monotonic() - started)
 
 
 def _wait_consumed(
-    bootstrap: str, topic: str, group: str, timeout: float, report: Callable[[int], None]
+    bootstrap: str,
+    topic: str,
+    group: str,
+    timeout: float,
+    report: Callable[[int], None],
+    client: Mapping[str, Any],
 ) -> None:
     """Block until ``group`` has committed the end offset of every partition of ``topic``."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, **client)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, **client)
     try:
         partitions = [
             TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())

@@ -133,6 +133,7 @@ def _replay(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from connectors.replay import read_log, replay
+    from streams.security import kafka_python_config
     from streams.settings import Settings
 
     settings = Settings.from_env(bootstrap=args.bootstrap)
@@ -148,6 +149,7 @@ def _replay(args: argparse.Namespace) -> int:
         until=until,
         timeout=args.timeout,
         total=total,
+        client_config=kafka_python_config(settings),
     )
     print(
         f"replayed {report.sent} lines ({report.invalid} invalid, sent to the dead letters) "

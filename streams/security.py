@@ -11,8 +11,6 @@ from __future__ import annotations
 import ssl
 from typing import TYPE_CHECKING, Any
 
-import faust
-
 if TYPE_CHECKING:
     from streams.settings import Settings
 
@@ -31,6 +29,8 @@ def ssl_context(settings: Settings) -> ssl.SSLContext:
 
 def faust_credentials(settings: Settings) -> Any:
     """``broker_credentials`` for the Faust app, or None for PLAINTEXT."""
+    import faust  # here, so the connectors (kafka-python only) never load Faust
+
     protocol = settings.kafka_security_protocol
     if protocol == "PLAINTEXT":
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import uuid
@@ -11,16 +12,22 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
+from prometheus_client import CollectorRegistry
 
+from connectors.config import ConnectorConfig, KafkaOptions
+from connectors.producer import EventProducer
+from connectors.replay import ReplayTimeout, replay
 from deploy.localstack import kafka
 from deploy.localstack.install import default_cache_dir
 from deploy.localstack.processes import free_port, stop, wait_until
 from streams.errors import ConfigError
 from streams.events import AuthorType, CareEvent, Kind, encode_event
+from streams.metrics import ConnectorMetrics
 from streams.security import kafka_python_config
 from streams.settings import Settings
 from streams.topics import ensure_topics
 from tests.conftest import TestTopics
+from tests.connectors.harness import RunningWebhook, webhook_config
 from tests.e2e.workers import WorkerProcess
 
 USER, PASSWORD = "carewatch", "s3cret-sasl-pw"
@@ -142,3 +149,135 @@ def test_sasl_settings_need_credentials_and_hide_the_password() -> None:
     )
     assert PASSWORD not in repr(settings)
     assert kafka_python_config(settings)["sasl_plain_password"] == PASSWORD
+
+
+# --- the connectors: every Kafka client they build logs in with the same settings ---------
+
+
+def _sasl_options(node: kafka.KafkaNode, topic: str, password: str = PASSWORD) -> KafkaOptions:
+    env = {
+        "CAREWATCH_BOOTSTRAP": node.bootstrap,
+        "CAREWATCH_EVENTS_TOPIC": topic,
+        "CAREWATCH_KAFKA_ACK_TIMEOUT": "5",
+        "CAREWATCH_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "CAREWATCH_KAFKA_SASL_USERNAME": USER,
+        "CAREWATCH_KAFKA_SASL_PASSWORD": password,
+    }
+    return ConnectorConfig.load(env=env).kafka
+
+
+def _sasl_topic(node: kafka.KafkaNode) -> str:
+    settings = _settings(node)
+    ensure_topics(settings.bootstrap, settings.topics, client_config=kafka_python_config(settings))
+    return settings.events_topic
+
+
+def _read_all(settings: Settings, topic: str, expected: int) -> list[bytes]:
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=settings.bootstrap,
+        auto_offset_reset="earliest",
+        **kafka_python_config(settings),
+    )
+    got: list[bytes] = []
+    try:
+
+        def enough() -> bool:
+            for records in consumer.poll(timeout_ms=200).values():
+                got.extend(r.value for r in records)
+            return len(got) >= expected
+
+        assert wait_until(enough, 60, 0), f"{len(got)} of {expected} records through SASL"
+    finally:
+        consumer.close()
+    return got
+
+
+@pytest.mark.kafka
+def test_the_webhook_writes_through_sasl_and_a_wrong_password_is_a_503(
+    sasl_node: kafka.KafkaNode,
+) -> None:
+    topic = _sasl_topic(sasl_node)
+    event = CareEvent(
+        "sasl-webhook-1",
+        Kind.MESSAGE,
+        platform="telegram",
+        brand="tele2_ru",
+        thread_id="t",
+        customer_id="c",
+        occurred_at=time.time(),
+    )
+    body = encode_event(event) + b"\n"
+    config = webhook_config(sasl_node.bootstrap, topic)
+    good = dataclasses.replace(config, kafka=_sasl_options(sasl_node, topic))
+    with RunningWebhook(good) as service:
+        reply = service.post_events(body)
+        assert (reply.status, reply.json()) == (200, {"accepted": 1})
+    (written,) = _read_all(_settings(sasl_node), topic, 1)
+    assert json.loads(written)["event_id"] == "sasl-webhook-1"
+    bad = dataclasses.replace(config, kafka=_sasl_options(sasl_node, topic, "not-the-password"))
+    with RunningWebhook(bad) as service:
+        refused = service.post_events(body)
+        assert refused.status == 503
+        assert "not-the-password" not in refused.body.decode()
+        assert (
+            service.metric(
+                "carewatch_connector_errors_total", connector="webhook", reason="kafka_unavailable"
+            )
+            == 1
+        )
+
+
+@pytest.mark.kafka
+def test_a_replay_sends_and_watches_the_group_through_sasl(sasl_node: kafka.KafkaNode) -> None:
+    settings = _settings(sasl_node)
+    client = kafka_python_config(settings)
+    ensure_topics(settings.bootstrap, settings.topics, client_config=client)
+    lines = [b'{"not": "an event"}', b"also not json"]
+    with pytest.raises(ReplayTimeout):  # no worker consumes: sent, then watched for 2 s
+        replay(
+            lines,
+            bootstrap=settings.bootstrap,
+            topic=settings.events_topic,
+            group=f"sasl-replay-{uuid.uuid4().hex[:8]}",
+            lateness=1.0,
+            until=time.time(),
+            timeout=2.0,
+            progress=False,
+            client_config=client,
+        )
+    got = _read_all(settings, settings.events_topic, len(lines) + settings.partitions)
+    assert [v for v in got if v in lines] == lines  # the lines, plus one marker a partition
+
+
+def test_every_connector_client_gets_the_security_settings(tmp_path: Path) -> None:
+    """The config each kafka-python builder receives, from the same CAREWATCH_KAFKA_*
+    variables as the worker; the password shows nowhere but in that config."""
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not read here")
+    env = {
+        "CAREWATCH_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "CAREWATCH_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "CAREWATCH_KAFKA_SASL_USERNAME": USER,
+        "CAREWATCH_KAFKA_SASL_PASSWORD": PASSWORD,
+    }
+    config = ConnectorConfig.load(env=env)
+    producer = EventProducer(config.kafka, ConnectorMetrics(CollectorRegistry(), "webhook"))
+    built = producer._kafka_config()
+    assert {k: built[k] for k in ("security_protocol", "sasl_mechanism")} == {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+    }
+    assert (built["sasl_plain_username"], built["sasl_plain_password"]) == (USER, PASSWORD)
+    assert built["enable_idempotence"] is True  # the producer's own settings stay
+    assert PASSWORD not in repr(config) + str(config.kafka)
+    assert config.kafka.client_config() == kafka_python_config(Settings.from_env(env))
+    with pytest.raises(ConfigError) as missing:
+        ConnectorConfig.load(env={"CAREWATCH_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"})
+    assert missing.value.field == "kafka.sasl_username"
+    with pytest.raises(ConfigError) as no_file:
+        ConnectorConfig.load(env={"CAREWATCH_KAFKA_SSL_CAFILE": str(tmp_path / "none.pem")})
+    assert no_file.value.field == "kafka.ssl_cafile"
+    with pytest.raises(ConfigError) as protocol:
+        ConnectorConfig.load(env={"CAREWATCH_KAFKA_SECURITY_PROTOCOL": "TLS"})
+    assert protocol.value.field == "CAREWATCH_KAFKA_SECURITY_PROTOCOL"
