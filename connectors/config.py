@@ -76,6 +76,10 @@ class KafkaOptions:
     ssl_cafile: str = ""  # empty: the system's CAs
     ssl_certfile: str = ""  # a client certificate, for mutual TLS
     ssl_keyfile: str = ""
+    # Customer ids as keyed pseudonyms before they reach Kafka (connectors/pseudonym.py):
+    # the key itself, or a file holding it (read once at start-up).
+    pseudonymise_key: Secret | None = None
+    pseudonymise_key_file: str = ""
 
     def security(self) -> Settings:
         """These options as the stream's settings, the one input of
@@ -167,6 +171,7 @@ class ConnectorConfig:
             else:
                 continue
             sections.setdefault(section, {})[name] = value
+        _read_key_file(sections.setdefault("kafka", {}))
         config = cls(
             KafkaOptions(**sections.get("kafka", {})),
             WebhookOptions(**sections.get("webhook", {})),
@@ -202,6 +207,26 @@ class ConnectorConfig:
                 "no source is configured: set events.tokens or events.hmac_secret, "
                 "meta.app_secret, or chatwoot.token or chatwoot.webhook_secret",
             )
+
+
+def _read_key_file(kafka: dict[str, Any]) -> None:
+    """``kafka.pseudonymise_key`` from ``kafka.pseudonymise_key_file`` (one line; the
+    trailing newline is not part of the key). Errors never echo the content."""
+    path = kafka.get("pseudonymise_key_file")
+    if not path:
+        return
+    where = "kafka.pseudonymise_key_file"
+    if "pseudonymise_key" in kafka:
+        raise ConfigError(where, "set kafka.pseudonymise_key or its file, not both")
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(where, f"cannot read {path}: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8").removesuffix("\n").removesuffix("\r")
+    except UnicodeDecodeError:
+        raise ConfigError(where, f"{path}: not UTF-8 text") from None
+    kafka["pseudonymise_key"] = _secret(MIN_OWN_SECRET).text(where, text)
 
 
 def _read_yaml(path: Path) -> dict[str, dict[str, Any]]:
@@ -368,6 +393,8 @@ FIELDS: Final[tuple[FieldSpec, ...]] = (
     FieldSpec("kafka.ssl_cafile", "CAREWATCH_KAFKA_SSL_CAFILE", _plain(r".{1,4096}", "a file path"), "CA certificates (PEM)"),
     FieldSpec("kafka.ssl_certfile", "CAREWATCH_KAFKA_SSL_CERTFILE", _plain(r".{1,4096}", "a file path"), "client certificate (PEM), mutual TLS"),
     FieldSpec("kafka.ssl_keyfile", "CAREWATCH_KAFKA_SSL_KEYFILE", _plain(r".{1,4096}", "a file path"), "client key (PEM)"),
+    FieldSpec("kafka.pseudonymise_key", "CAREWATCH_PSEUDONYMISE_KEY", _secret(MIN_OWN_SECRET), "key of the customer id pseudonyms"),
+    FieldSpec("kafka.pseudonymise_key_file", "CAREWATCH_PSEUDONYMISE_KEY_FILE", _plain(r".{1,4096}", "a file path"), "a file holding that key"),
     FieldSpec("webhook.host", "CAREWATCH_WEBHOOK_HOST", _plain(r"[A-Za-z0-9_.:-]{1,253}", "a host name or address"), "listen address"),
     FieldSpec("webhook.port", "CAREWATCH_WEBHOOK_PORT", _number(0, 65535, True, "a port 0-65535"), "listen port"),
     FieldSpec("webhook.max_body", "CAREWATCH_WEBHOOK_MAX_BODY", _number(1024, 64 * 1_048_576, True, "bytes from 1024 to 64 MiB"), "largest request body"),

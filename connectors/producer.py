@@ -9,6 +9,11 @@ kafka-python's ``delivery_timeout_ms`` is set to the same bound). A caller that 
 exception may send the same events again; a record whose ack was lost in transit can
 then reach the topic twice, which the stream drops by ``event_id``.
 
+Privacy: with ``kafka.pseudonymise_key`` set, :meth:`EventProducer.submit` (which every
+record of every connector goes through) re-encodes each record with its customer id
+replaced by a keyed pseudonym (:mod:`connectors.pseudonym`) and keys it by the new case
+key, so no raw customer id reaches Kafka whatever the connector.
+
 Back-pressure: at most ``kafka.max_pending`` records are sent and not yet acknowledged
 (a counted condition, because kafka-python 3's accumulator has no memory bound of its own); a
 sender waits for a slot at most ``kafka.ack_timeout`` and then gets KafkaUnavailable.
@@ -42,8 +47,9 @@ from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, generate_latest
 
 from connectors.config import KafkaOptions
+from connectors.pseudonym import Pseudonymiser
 from streams.errors import CarewatchError
-from streams.events import CareEvent, encode_event
+from streams.events import CareEvent, decode_event, encode_event
 from streams.metrics import ConnectorMetrics
 
 log = logging.getLogger("carewatch.connectors.producer")
@@ -126,6 +132,8 @@ class EventProducer:
         self.pending = 0
         self.peak_pending = 0  # the most records ever awaiting acks at once
         self._executor = ThreadPoolExecutor(8, thread_name_prefix="carewatch-producer")
+        key = options.pseudonymise_key
+        self.pseudonymiser = Pseudonymiser(key) if key is not None else None
 
     def _kafka_config(self) -> dict[str, Any]:
         ack_ms = int(self.options.ack_timeout * 1000)
@@ -167,6 +175,8 @@ class EventProducer:
         Blocks while ``max_pending`` records await acks, at most ``ack_timeout``, then
         raises KafkaUnavailable (nothing of this record was sent)."""
         producer = self._producer or self.connect()  # no lock once connected
+        if self.pseudonymiser is not None:  # every record of every connector passes here
+            record = Record.of(self.pseudonymiser.event(decode_event(record.value)))
         bound = self.options.max_pending
         with self._room:
             if self.pending >= bound and not self._room.wait_for(
