@@ -25,6 +25,7 @@ from typing import Any, Final
 
 import yaml
 
+from streams import logs
 from streams.errors import ConfigError
 from streams.security import kafka_python_config
 from streams.settings import Settings
@@ -41,6 +42,7 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         self._value = value
+        logs.hide(value)  # masked in every JSON log line, should one ever carry it
 
     def __repr__(self) -> str:
         return "***"

@@ -87,7 +87,7 @@ def _worker(args: argparse.Namespace) -> int:
         store=args.store,
         data_dir=args.data_dir,
     )
-    logs.setup(args.loglevel)
+    logs.setup(args.loglevel, secrets=(settings.api_token, settings.kafka_sasl_password))
     policies = load_policies(settings.policy_file)  # a bad file fails here, naming the field
     ensure_topics(settings.bootstrap, settings.topics, client_config=kafka_python_config(settings))
     worker = build_worker(settings, policies)
@@ -234,7 +234,7 @@ def _connect_x(args: argparse.Namespace) -> int:
 
     config = _connector_config(args, CAREWATCH_BOOTSTRAP=args.bootstrap)
     settings = x.XSettings.from_env()  # CAREWATCH_X_* (docs/x-connector.md)
-    logs.setup(args.loglevel)
+    logs.setup(args.loglevel, secrets=(settings.bearer_token,))
     _kafka_logs(args.loglevel)
     return x.run(settings, config.kafka)
 
