@@ -3,7 +3,7 @@
 Who waits now and for how long (against each case's own target), who to answer next (the
 oldest waiting cases, from the workers), how much of today met its deadlines, reply
 times by platform, breaches and warnings, and the volume by topic and language (a spike
-on ``network`` is an outage talking).
+on ``network_quality`` is an outage talking).
 """
 
 from __future__ import annotations

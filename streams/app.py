@@ -101,8 +101,15 @@ def build_worker(settings: Settings, policies: PolicyBook) -> Worker:
         )
     )
     store = CaseStore(table, lateness=settings.lateness, retention=settings.retention)
+    # built once: it loads the language models (seconds); a bad rules file fails here
+    enricher = build_enricher(settings.language_set, settings.topic_rules_file)
     registry = CollectorRegistry()
-    metrics = StreamMetrics(registry, policies.target_seconds(), settings.language_set)
+    metrics = StreamMetrics(
+        registry,
+        policies.target_seconds(),
+        settings.language_set,
+        topics=enricher.classifier.topics,
+    )
     # Faust's own sensors (messages in, commit and send latency, rebalances, table
     # operations) beside ours on /metrics, under a fixed prefix whatever the app id.
     # (Per-event hooks made cheap: streams/sensors.py.)
@@ -114,8 +121,7 @@ def build_worker(settings: Settings, policies: PolicyBook) -> Worker:
         mode=Mode(settings.mode),
         lateness=settings.lateness,
         partitions=settings.partitions,
-        # built once: it loads the language models (seconds); a bad rules file fails here
-        enricher=build_enricher(settings.language_set, settings.topic_rules_file),
+        enricher=enricher,
     )
     worker = Worker(
         settings,

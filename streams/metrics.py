@@ -109,10 +109,15 @@ class StreamMetrics:
     """The worker's counters and histograms; gauges come from :class:`CaseGauges` at scrape time."""
 
     def __init__(
-        self, registry: CollectorRegistry, targets: Iterable[float], languages: Iterable[str]
+        self,
+        registry: CollectorRegistry,
+        targets: Iterable[float],
+        languages: Iterable[str],
+        topics: Iterable[str] = (),
     ) -> None:
         buckets = reply_buckets(targets)
         self.languages = frozenset(languages)
+        self.topics = frozenset(topics)  # the topic rules' topics: others count as "other"
         self.events = _Children(_counter("carewatch_events_total", registry))
         self.rejected = _Children(_counter("carewatch_events_rejected_total", registry))
         self.duplicate = _Children(_counter("carewatch_events_duplicate_total", registry))
@@ -166,11 +171,13 @@ class StreamMetrics:
         """Count one customer message under a bounded topic and language (``other`` otherwise).
 
         A BCP 47 tag counts under its primary language subtag, case-insensitively
-        (``en-US`` and ``EN`` are ``en``), when that is a configured language.
+        (``en-US`` and ``EN`` are ``en``), when that is a configured language. A topic
+        counts as itself when the topic rules name it (a sender may state any token, a
+        handle among them), otherwise as ``other``.
         """
         primary = lang.split("-", 1)[0].lower() if lang else None
         language = primary if primary in self.languages else "other"
-        self.mentions(brand, platform, topic or "other", language).inc()
+        self.mentions(brand, platform, topic if topic in self.topics else "other", language).inc()
 
     def reject(self, reason: str) -> None:
         self.rejected(reason).inc()

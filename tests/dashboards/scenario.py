@@ -33,11 +33,11 @@ STEP = 300.0  # event seconds per step
 MINUTE = 60.0
 # brand, platform, priority, topic, lang ("kk" is no configured language: ``other``)
 COMBOS = (
-    ("tele2_ru", "x", Priority.NORMAL, "network", "ru"),
+    ("tele2_ru", "x", Priority.NORMAL, "network_quality", "ru"),
     ("tele2_ru", "telegram", Priority.URGENT, "billing", "ru"),
     ("china_mobile", "facebook", Priority.NORMAL, "billing", "zh"),
     ("beeline_kz", "webchat", Priority.HIGH, "other", "kk"),
-    ("du", "x", Priority.URGENT, "network", "ar"),
+    ("du", "x", Priority.URGENT, "network_quality", "ar"),
     ("mobifone", "facebook", Priority.NORMAL, "other", "vi"),
 )
 BUSINESS_HOURS_BRANDS = ("du", "mobifone")  # a case every third step, none in the outage

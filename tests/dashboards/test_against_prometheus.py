@@ -80,7 +80,9 @@ FORBIDDEN = (
     "CarewatchWorkerDown",
 )
 # The spike the outage causes; on other topics the rule may catch spikes of its own.
-WHERE = {"CarewatchMentionSpike": {"brand": "tele2_ru", "platform": "x", "topic": "network"}}
+WHERE = {
+    "CarewatchMentionSpike": {"brand": "tele2_ru", "platform": "x", "topic": "network_quality"}
+}
 GRAFANA = "http://grafana.example"
 
 

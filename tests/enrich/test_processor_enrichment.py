@@ -31,7 +31,8 @@ def message(event_id: str, at: float, **fields: object) -> CareEvent:
 
 def test_new_messages_are_enriched_before_they_are_counted(enricher: Enricher) -> None:
     registry = CollectorRegistry()
-    metrics = StreamMetrics(registry, BOOK.target_seconds(), ["ru", "en", "zh"])
+    topics = enricher.classifier.topics
+    metrics = StreamMetrics(registry, BOOK.target_seconds(), ["ru", "en", "zh"], topics=topics)
     counting = CountingEnricher(enricher)
     processor = CaseProcessor(
         CaseStore({}, 60.0, 86400.0),

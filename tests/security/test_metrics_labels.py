@@ -245,15 +245,10 @@ def test_the_check_refuses_any_value_outside_its_set(sample: str) -> None:
         _check_page(sample + "\n", "a page", allowed)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a topic the sender states becomes the topic label as it is, bounded only by the "
-    "token rule [a-z0-9_]{1,32} (a handle fits it): StreamMetrics.mention should count topics "
-    "outside the configured rules as other, as it does languages (streams/metrics.py and "
-    "streams/app.py, not changed here)",
-)
 def test_a_topic_stated_by_the_sender_is_bounded_too() -> None:
     registry = CollectorRegistry()
-    metrics = StreamMetrics(registry, [3600.0], Settings().language_set)
+    settings = Settings()
+    topics = load_topic_rules(ROOT / settings.topic_rules_file).topics
+    metrics = StreamMetrics(registry, [3600.0], settings.language_set, topics=topics)
     metrics.mention("du", "x", "amira_92", "en")
     _check_page(generate_latest(registry).decode(), "a worker's registry", _allowed(Settings()))

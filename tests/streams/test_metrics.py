@@ -226,13 +226,14 @@ def test_decisions_are_counted_by_priority_sla_and_outcome() -> None:
         ("network", "other", "network", "other"),
         ("billing", "en-US", "billing", "en"),  # a BCP 47 tag counts under its language
         ("billing", "RU", "billing", "ru"),  # tags are case-insensitive
+        ("amira_92", "en", "other", "en"),  # a token no topic rule names (a handle fits)
     ],
 )
 def test_mentions_bound_topic_and_language(
     topic: str | None, lang: str | None, want_topic: str, want_lang: str
 ) -> None:
     registry = CollectorRegistry()
-    metrics = StreamMetrics(registry, TARGETS, LANGUAGES)
+    metrics = StreamMetrics(registry, TARGETS, LANGUAGES, topics=("network", "billing"))
     metrics.mention("du", "x", topic, lang)
     labels = {"brand": "du", "platform": "x", "topic": want_topic, "lang": want_lang}
     assert registry.get_sample_value("carewatch_mentions_total", labels) == 1.0

@@ -91,7 +91,9 @@ class Rig:
 
 def rig(mode: Mode) -> Rig:
     registry = CollectorRegistry()
-    metrics = StreamMetrics(registry, BOOK.target_seconds(), LANGUAGES)
+    metrics = StreamMetrics(
+        registry, BOOK.target_seconds(), LANGUAGES, topics=("network", "billing")
+    )
     wall = [T0]
     wall_clock: Callable[[], float] = lambda: wall[0]  # noqa: E731
     store = CaseStore({}, LATENESS, 7 * 86400.0)
