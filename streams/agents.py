@@ -115,21 +115,31 @@ def install(worker: Worker) -> None:
                 await checkpointer.run()
 
     async def rebuild() -> None:
-        """After table recovery: reload the owned partitions' cases and their deadlines."""
-        active = _active_partitions(worker)
+        """After table recovery: reload the owned partitions' cases and their deadlines.
+
+        Ready are the assigned partitions whose changelog this recovery read (the
+        assignment may already be a newer generation's), stamped with the generation."""
+        generation = app.consumer_generation_id
+        recovery = cast(Any, app.tables).recovery
+        recovered = {tp.partition for tp in recovery.actives_for_table.get(worker.table, ())}
+        active = _active_partitions(worker) & recovered
         partitions = worker.settings.partitions
         loaded = worker.store.load(
-            worker.table.items(), lambda key: partition_for(key, partitions), active
+            worker.table.items(), lambda key: partition_for(key, partitions), active, generation
         )
         if worker.processor.mode is Mode.REPLAY:
             _restore_watermarks(worker, active)
-        log.info("cases recovered", extra={"cases": loaded, "partitions": sorted(active)})
+        log.info(
+            "cases recovered",
+            extra={"cases": loaded, "partitions": sorted(active), "generation": generation},
+        )
 
     worker.table.on_recover(rebuild)
 
     async def on_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
         async with checkpointer.lock:
             lost = {tp.partition for tp in revoked if tp.topic == worker.settings.events_topic}
+            worker.store.unready()  # nothing answerable until the next recovery's rebuild
             worker.store.drop_partitions(lost)
             checkpointer.unacked = [
                 e for e in checkpointer.unacked if e.message.partition not in lost
@@ -149,6 +159,9 @@ def install(worker: Worker) -> None:
             "status": "ok" if app.rebalancing is False else "rebalancing",
             "mode": worker.processor.mode.value,
             "partitions": sorted(_active_partitions(worker)),
+            "generation": app.consumer_generation_id,
+            "ready": sorted(worker.store.ready),  # cases loaded, for ready_generation
+            "ready_generation": worker.store.generation,
             "cases": len(worker.store),
             "states_written": checkpointer.written,
             "unacked_events": len(checkpointer.unacked),

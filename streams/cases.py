@@ -42,7 +42,11 @@ class CaseStore:
         self._cases: dict[int, dict[str, CaseState]] = {}
         self._dirty: dict[str, int] = {}  # key -> partition, changed since the last checkpoint
         self._expired: dict[str, int] = {}  # key -> partition, to delete at the checkpoint
-        self.ready: set[int] = set()  # partitions whose cases are loaded (owned and answerable)
+        # The partitions whose cases are loaded, for the consumer group generation
+        # ``generation``: answerable only while that generation and assignment hold
+        # (see :meth:`unready_reason`).
+        self.ready: set[int] = set()
+        self.generation: int | None = None
 
     # -- reading -------------------------------------------------------------------
 
@@ -126,8 +130,13 @@ class CaseStore:
         items: Iterable[tuple[str, bytes]],
         partition_of: Callable[[str], int],
         active: Collection[int],
+        generation: int | None = None,
     ) -> int:
-        """Rebuild from the table after recovery, keeping the cases of ``active`` partitions."""
+        """Rebuild from the table after recovery, keeping the cases of ``active`` partitions.
+
+        ``active`` must be the partitions whose changelog was recovered into the table,
+        for the consumer group generation ``generation``: they become :attr:`ready`
+        (replacing, not adding to, any older readiness)."""
         loaded = 0
         for key, raw in items:
             partition = partition_of(key)
@@ -137,8 +146,24 @@ class CaseStore:
             self._cases.setdefault(partition, {})[key] = state
             self.index.schedule(partition, key, self._due(state))
             loaded += 1
-        self.ready |= set(active)
+        self.ready = set(active)
+        self.generation = generation
         return loaded
+
+    def unready(self) -> None:
+        """A rebalance began: no partition is answerable until the next :meth:`load`."""
+        self.ready = set()
+        self.generation = None
+
+    def unready_reason(self, assigned: Collection[int], generation: int | None) -> str | None:
+        """Why this worker cannot answer for its partitions now, or None when it can:
+        its cases must be loaded for the consumer's current generation and for exactly
+        the partitions assigned to it now (not an older or newer assignment's)."""
+        if self.generation is None or self.generation != generation:
+            return f"cases loaded for generation {self.generation}, consumer at {generation}"
+        if self.ready != set(assigned):
+            return f"cases loaded for partitions {sorted(self.ready)}, assigned {sorted(assigned)}"
+        return None
 
     def drop_partitions(self, partitions: Iterable[int]) -> None:
         """Forget revoked partitions, unwritten changes included: their events are not

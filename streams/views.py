@@ -8,10 +8,13 @@
 - ``GET /cases/{case_key}``: one case's state, answered by the worker that owns its
   partition, wherever the request lands (routed like Faust's table views).
 
-Correctness during a rebalance: a worker answers only for partitions whose cases it
-has loaded (``CaseStore.ready``), and a merged list is returned only when the parts
-cover every partition exactly once; otherwise the answer is 503 with ``Retry-After``,
-never a list with a case missing. Every view needs ``Authorization: Bearer <token>``
+Correctness during a rebalance: a worker answers only while it is not rebalancing and
+its loaded partitions (``CaseStore.ready``) are exactly the ones assigned to it in the
+consumer group generation it is in, and only if every loaded partition holding cases
+has a stream clock. Each part carries that generation; a merged list is returned only
+when every part comes from the asking worker's current generation and the parts cover
+every partition exactly once. Otherwise the answer is 503 with ``Retry-After``, never a
+list with a case missing. Every view needs ``Authorization: Bearer <token>``
 (``CAREWATCH_API_TOKEN``); without a configured token the views answer 403. States
 hold no customer text, so none can leak.
 """
@@ -81,39 +84,81 @@ def _matches(row: dict[str, Any], filters: dict[str, str]) -> bool:
     return all(row[name] == value for name, value in filters.items())
 
 
-def local_part(worker: Worker, filters: dict[str, str]) -> dict[str, Any]:
-    """This worker's waiting cases (on the partitions it has loaded), oldest first."""
+def assigned_partitions(worker: Worker) -> set[int]:
+    """The partitions of the events topic assigned to this worker now (actives)."""
+    topic = worker.settings.events_topic
+    return {tp.partition for tp in worker.app.assignor.assigned_actives() if tp.topic == topic}
+
+
+def unready_reason(worker: Worker) -> str | None:
+    """Why this worker cannot answer for its partitions now, or None when it can."""
     if worker.app.rebalancing:
-        raise Unavailable("rebalancing")
+        return "rebalancing"
+    generation: int = worker.app.consumer_generation_id
+    return worker.store.unready_reason(assigned_partitions(worker), generation)
+
+
+def local_part(worker: Worker, filters: dict[str, str]) -> dict[str, Any]:
+    """This worker's waiting cases, oldest first, with the partitions they cover and the
+    consumer group generation they belong to; Unavailable when it cannot answer."""
+    reason = unready_reason(worker)
+    if reason is not None:
+        raise Unavailable(reason)
+    generation = worker.app.consumer_generation_id
+    ready = sorted(worker.store.ready)
     rows = []
-    for partition in sorted(worker.store.ready):
+    for partition in ready:
+        cases = list(worker.store.cases(partition))
         clock = worker.processor.clock(partition)
         if clock is None:
+            if cases:  # never skip them: the part would claim the partition, short
+                raise Unavailable(f"partition {partition} has cases but no stream clock yet")
             continue
-        for state in worker.store.cases(partition):
+        for state in cases:
             row = waiting_row(state, clock)
             if row is not None and _matches(row, filters):
                 rows.append(row)
+    # A rebalance starts from the consumer's own thread: it must not have begun meanwhile.
+    if unready_reason(worker) is not None:
+        raise Unavailable("rebalanced while reading")
     rows.sort(key=_oldest_first)
-    return {"partitions": sorted(worker.store.ready), "cases": rows}
+    return {"generation": generation, "partitions": ready, "cases": rows}
+
+
+def merge_parts(
+    parts: list[dict[str, Any]], generation: int, partitions: int, limit: int
+) -> list[dict[str, Any]]:
+    """The parts merged, oldest first: only when they all come from ``generation`` and
+    cover the partitions ``0 .. partitions - 1`` exactly once."""
+    generations = [part.get("generation") for part in parts]
+    if any(g != generation for g in generations):
+        raise Unavailable(f"parts from generations {generations}, asked at {generation}")
+    covered = sorted(p for part in parts for p in part["partitions"])
+    if covered != list(range(partitions)):
+        raise Unavailable(f"partitions covered {covered}")
+    rows = [row for part in parts for row in part["cases"]]
+    rows.sort(key=_oldest_first)
+    return rows[:limit]
 
 
 async def merged(
     worker: Worker, filters: dict[str, str], limit: int, token: str
 ) -> list[dict[str, Any]]:
-    """Every worker's part, checked to cover all partitions exactly once, merged."""
+    """Every worker's part, checked to come from one generation and to cover all
+    partitions exactly once, merged."""
     me = str(worker.app.conf.canonical_url).rstrip("/")
     hosts = [str(url).rstrip("/") for url in worker.app.router.table_metadata(worker.table.name)]
-    parts = [local_part(worker, filters)]
+    mine = local_part(worker, filters)
     others = [h for h in hosts if h != me]
     async with aiohttp.ClientSession(timeout=FETCH_TIMEOUT) as session:
+        parts = [mine]
         parts += await asyncio.gather(*(_fetch_part(session, h, filters, token) for h in others))
-    covered = sorted(p for part in parts for p in part["partitions"])
-    if covered != list(range(worker.settings.partitions)):
-        raise Unavailable(f"partitions covered {covered}")
-    rows = [row for part in parts for row in part["cases"]]
-    rows.sort(key=_oldest_first)
-    return rows[:limit]
+    if (
+        unready_reason(worker) is not None
+        or worker.app.consumer_generation_id != mine["generation"]
+    ):
+        raise Unavailable("rebalanced while asking the other workers")
+    return merge_parts(parts, mine["generation"], worker.settings.partitions, limit)
 
 
 async def _fetch_part(
@@ -177,7 +222,7 @@ def install_views(worker: Worker) -> None:
         if refused is not None:
             return refused
         partition = partition_for(case_key, worker.settings.partitions)
-        if partition in worker.store.ready and not app.rebalancing:
+        if partition in worker.store.ready and unready_reason(worker) is None:
             state = worker.store.get(partition, case_key)
             if state is None:
                 return view.json({"error": "no such case"}, status=404)

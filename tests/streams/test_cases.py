@@ -217,3 +217,27 @@ def test_drop_partitions_forgets_expirations_not_yet_written() -> None:
     assert cases.dirty == 0
     cases.checkpoint()
     assert C in table
+
+
+def test_load_makes_exactly_the_loaded_partitions_ready_for_its_generation() -> None:
+    table = {A: orjson.dumps(open_case(A, T0).to_dict())}
+    cases = store(table)
+    assert cases.ready == set()
+    assert cases.unready_reason({0}, 0) is not None  # nothing loaded yet
+    cases.load(table.items(), lambda key: 0, active={0, 1}, generation=3)
+    assert (cases.ready, cases.generation) == ({0, 1}, 3)
+    assert cases.unready_reason({0, 1}, 3) is None
+    # A later load replaces the readiness: partitions of an older assignment never linger.
+    cases.load(table.items(), lambda key: 0, active={0}, generation=4)
+    assert (cases.ready, cases.generation) == ({0}, 4)
+
+
+def test_unready_when_the_generation_or_the_assignment_moved_on() -> None:
+    cases = store()
+    cases.load([], lambda key: 0, active={0, 1}, generation=3)
+    assert "generation 3, consumer at 4" in str(cases.unready_reason({0, 1}, 4))
+    assert "assigned [0, 1, 2]" in str(cases.unready_reason({0, 1, 2}, 3))  # not yet loaded
+    assert "assigned [0]" in str(cases.unready_reason({0}, 3))  # loaded for an older assignment
+    cases.unready()  # a rebalance began
+    assert (cases.ready, cases.generation) == (set(), None)
+    assert cases.unready_reason({0, 1}, 3) is not None
