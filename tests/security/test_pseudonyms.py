@@ -4,6 +4,8 @@ id is left in any key or value and a customer's case key stays the same."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 from pathlib import Path
 
@@ -15,12 +17,16 @@ from connectors.config import ConnectorConfig, KafkaOptions, Secret
 from connectors.producer import EventProducer
 from connectors.pseudonym import Pseudonymiser
 from connectors.replay import load
+from connectors.x import serve
+from connectors.x_settings import XSettings
 from streams.clocks import CaseState
 from streams.errors import ConfigError
 from streams.events import CareEvent, Kind, decode_event, encode_event
 from streams.metrics import ConnectorMetrics
 from streams.views import conversation_link
 from tests.conftest import Broker, make_topics
+from tests.connectors import fake_x
+from tests.connectors.fake_x import FakeX
 from tests.connectors.harness import RunningWebhook, read_topic, webhook_config
 
 KEY = "pseudonymise-key-0f3b9c1e7a5d"
@@ -159,3 +165,57 @@ def test_no_raw_customer_id_reaches_the_topic_from_a_replayed_log(
     p = Pseudonymiser(Secret(KEY))
     expected = sorted(p.event(e).case_key for e in events)
     assert sorted(k.decode() for k, _ in records) == expected
+
+
+@pytest.mark.kafka
+def test_no_raw_customer_id_reaches_the_topic_from_the_x_connector(broker: Broker) -> None:
+    """Customers' X user ids are pseudonymised; the thread (the conversation id) is kept,
+    so the brand's reply still lands in the case of the customer it answers."""
+    topics = make_topics(broker)
+    kafka = KafkaOptions(broker.bootstrap, topics.events, pseudonymise_key=Secret(KEY))
+    registry = CollectorRegistry()
+    mentions = (fake_x.AMIRA_MENTION, fake_x.BORIS_MENTION)
+    replies = (fake_x.BOT_TO_AMIRA, fake_x.REPLY_TO_BORIS)
+    with FakeX() as fake:
+        fake.load(fake_x.world())
+        fake.script_stream([fake_x.post(p) for p in (*mentions, *replies)])
+        settings = XSettings(
+            bearer_token=fake.token,
+            brands="du=du_care,du_bot",
+            bot_accounts="du_bot",
+            api_base=fake.base_url,
+            metrics_port=0,
+        )
+
+        async def scenario() -> None:
+            stop = asyncio.Event()
+            service = asyncio.create_task(serve(settings, kafka, stop, registry=registry))
+            try:
+                await fake_x.until(
+                    lambda: (
+                        registry.get_sample_value(
+                            "carewatch_connector_events_total", {"connector": "x", "platform": "x"}
+                        )
+                        == 4.0
+                    ),
+                    within=30,
+                    what="four events acknowledged by Kafka",
+                )
+            finally:
+                stop.set()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(service, 30)
+
+        asyncio.run(scenario())
+    records = read_topic(broker.bootstrap, topics.events)
+    _no_raw_ids(records, [fake_x.AMIRA, fake_x.BORIS])
+    p = Pseudonymiser(Secret(KEY))
+    keys = {decode_event(v).event_id: k.decode() for k, v in records}
+    amira = f"x:du:{fake_x.ROOT}:{p.customer('x', fake_x.AMIRA)}"
+    boris = f"x:du:{fake_x.ROOT}:{p.customer('x', fake_x.BORIS)}"
+    assert keys == {
+        f"x:{fake_x.AMIRA_MENTION}": amira,
+        f"x:{fake_x.BOT_TO_AMIRA}": amira,
+        f"x:{fake_x.BORIS_MENTION}": boris,
+        f"x:{fake_x.REPLY_TO_BORIS}": boris,
+    }
