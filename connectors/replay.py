@@ -10,7 +10,8 @@ instant is decided and every decision is in ``care.sla.v1``.
 
 ``load`` is the connector (``carewatch connect replay``): it validates each line first
 (the contract's rules, :func:`decode_event`) and sends only valid events, unchanged and
-keyed by their case key, through the shared :class:`EventProducer` (idempotent,
+keyed by their case key (re-encoded with pseudonymised customer ids when the producer
+has a ``kafka.pseudonymise_key``), through the shared :class:`EventProducer` (idempotent,
 ``acks=all``, bounded in-flight records); invalid lines are counted by reason, never
 sent. It sends as fast as the producer takes them, or paced by event time (``speed``:
 gaps between ``occurred_at`` values divided by it; an event older than the first one
