@@ -83,6 +83,8 @@ def _events(start: float) -> list[bytes]:
             lang="en-GB" if case % 2 else "qq",
         )
         add(Kind.MESSAGE, case, base + 5, text=f"no signal {HOSTILE[(case + 1) % len(HOSTILE)]}")
+        stated = "amira_92" if case % 2 else "billing"  # a handle as a stated topic: other
+        add(Kind.MESSAGE, case, base + 10, text="hello", topic=stated, lang="en")
         add(
             Kind.REPLY,
             case,
