@@ -166,10 +166,37 @@ def install(worker: Worker) -> None:
             "states_written": checkpointer.written,
             "unacked_events": len(checkpointer.unacked),
             "watermarks": {str(k): v for k, v in worker.processor.watermarks.items()},
+            "offsets": _consumer_offsets(worker),
         }
         return view.json(state)
 
     install_views(worker)
+
+
+def _consumer_offsets(worker: Worker) -> dict[str, dict[str, Any]]:
+    """Per owned partition of the events topic: where Faust's consumer reads, what it
+    committed, how many acknowledged offsets wait for a commit and the first of them
+    (a commit waits for a gap-free run from the committed offset), and whether it is
+    paused. Faust keeps these in private attributes; a stalled partition shows here."""
+    consumer: Any = getattr(worker.app, "_consumer", None)  # the property would create one
+    try:
+        read, committed = consumer._read_offset, consumer._committed_offset
+        acked, paused = consumer._acked, consumer._paused_partitions
+    except AttributeError:  # not started yet, or another Faust
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for tp in worker.app.assignor.assigned_actives():
+        if tp.topic != worker.settings.events_topic:
+            continue
+        waiting = acked.get(tp) or []
+        out[str(tp.partition)] = {
+            "read": read.get(tp),
+            "committed": committed.get(tp),
+            "acked_uncommitted": len(waiting),
+            "first_acked": min(waiting) if waiting else None,
+            "paused": tp in paused,
+        }
+    return out
 
 
 def _active_partitions(worker: Worker) -> set[int]:

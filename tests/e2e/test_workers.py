@@ -8,6 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from kafka import KafkaConsumer, TopicPartition
 
 from connectors.replay import ReplayReport, replay
 from deploy.localstack.processes import log_tail, wait_until
@@ -43,6 +44,15 @@ def _replay(
     )
 
 
+def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return {tp.partition: offset for tp, offset in consumer.end_offsets(tps).items()}
+    finally:
+        consumer.close()
+
+
 def _owned(workers: list[WorkerProcess]) -> list[int]:
     owned = []
     for w in workers:
@@ -71,6 +81,13 @@ def test_gauges_summed_over_two_workers_equal_the_reference_across_a_rebalance(
         assert len(w1.health()["partitions"]) == 2  # type: ignore[index]
         assert (both.open, both.awaiting) == (want.open, want.awaiting)
         assert both.oldest == pytest.approx(want.oldest)
+
+        # /health shows each owned partition's consumer offsets: all committed to the end.
+        ends = _end_offsets(broker.bootstrap, topics.events)
+        for w in (w1, w2):
+            offsets = w.health()["offsets"]  # type: ignore[index]
+            assert set(offsets) == {str(p) for p in w.health()["partitions"]}  # type: ignore[index]
+            assert all(o["committed"] == ends[int(p)] for p, o in offsets.items()), offsets
 
         w2.stop()  # its partitions move to w1, which recovers them from the changelog
         w1.wait_partitions(4, timeout=120)
