@@ -23,7 +23,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy streams connectors
+	$(BIN)/mypy streams connectors drills
 
 pytest: setup
 	$(BIN)/pytest
@@ -54,3 +54,10 @@ clean:
 bench: setup
 	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[dev,rocksdb,bench]'
 	$(BIN)/carewatch bench $(BENCH_ARGS)
+
+# The reliability drills (RELIABILITY.md): their own broker, real workers, one table, JSON
+# in drills/results/. DRILLS_ARGS="--quick" for the tests' sizes, "--soak-minutes 10" etc.
+.PHONY: drills
+DRILLS_ARGS ?=
+drills: setup
+	$(BIN)/python -m drills $(DRILLS_ARGS)
