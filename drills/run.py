@@ -109,6 +109,9 @@ def run(args: argparse.Namespace, console: Console | None = None) -> int:
         with Rig(keep=args.keep) as rig:
             for name, step in plan(args):
                 results.append(run_one(name, step, rig, console))
+            if not all(r.ok for r in results) and not rig.keep:
+                rig.keep = True  # the workers' and the broker's logs are the evidence
+                console.print(f"a drill failed: logs kept in {rig.home}")
     except KeyboardInterrupt:
         console.print("interrupted: every process stopped, temporary files removed")
         return 130

@@ -197,10 +197,13 @@ def soak(rig: Rig, seconds: float, rate: float, retention: float, seed: int) -> 
     return result
 
 
-def graceful_stop(rig: Rig, result: Result, grace: float = 30.0) -> float | None:
-    """A live worker holding events not yet applied (within the lateness, here the default
-    60 s) gets SIGTERM: it must exit within ``grace`` seconds (RELIABILITY.md, Found 2).
-    Returns the seconds the stop took, None when it needed SIGKILL."""
+def graceful_stop(
+    rig: Rig, result: Result, grace: float = 30.0, settle: bool = False
+) -> float | None:
+    """A live worker that has just taken in 20 events gets SIGTERM: it must exit within
+    ``grace`` seconds (RELIABILITY.md, Found 2). ``settle``: first wait until ``/health``
+    reports no unacknowledged event (a checkpoint ran). Returns the seconds the stop
+    took, None when it needed SIGKILL."""
     topics = rig.topics()
     worker = rig.worker(topics, "live-stop", mode="live").start()
     worker.wait_partitions(4, timeout=180)
@@ -221,6 +224,8 @@ def graceful_stop(rig: Rig, result: Result, grace: float = 30.0) -> float | None
     finally:
         producer.close()
     wait_for(lambda: (worker.health() or {}).get("cases", 0) >= 20, 60, "the worker holds 20 cases")
+    if settle:
+        wait_for(lambda: (worker.health() or {}).get("unacked_events") == 0, 60, "a checkpoint")
     took = stop_worker(worker, grace)
     result.require(took is not None, f"a live worker did not stop within {grace:.0f} s of SIGTERM")
     result.figures["graceful_stop_seconds"] = took

@@ -28,13 +28,16 @@ def rig() -> Iterator[Rig]:
         yield rig
 
 
-def held(result: Result) -> None:
-    assert result.ok, "\n".join([result.summary, *result.problems])
+def held(result: Result, rig: Rig | None = None) -> None:
+    if not result.ok and rig is not None:
+        rig.keep = True  # the logs are the evidence
+    kept = [] if rig is None or result.ok else [f"logs kept in {rig.home}"]
+    assert result.ok, "\n".join([result.summary, *result.problems, *kept])
 
 
 def test_crash_loses_no_decision_and_decides_nothing_twice(rig: Rig) -> None:
     result = crash(rig, QUICK["crash_events"], kills=2, seed=3)
-    held(result)
+    held(result, rig)
     assert len(result.figures["kills"]) == 2
     assert result.figures["decisions"]["expected"] > 500
 
@@ -43,14 +46,14 @@ def test_broker_restart_mid_stream_loses_nothing_acknowledged(rig: Rig) -> None:
     result = broker_restart(
         rig, QUICK["broker_events"], seed=4, load_seconds=QUICK["broker_seconds"]
     )
-    held(result)
+    held(result, rig)
     assert result.figures["broker_down_seconds"] > 0
     assert rig.broker_alive()  # started again, by the drill
 
 
 def test_rebalance_never_counts_a_case_twice(rig: Rig) -> None:
     result = rebalance(rig, QUICK["rebalance_events"], chunks=QUICK["rebalance_chunks"], seed=5)
-    held(result)
+    held(result, rig)
     assert result.figures["samples_during_rebalance"] > 0
     assert result.figures["exact_checks"] == QUICK["rebalance_chunks"]
     assert "+rb-w3" in result.figures["changes"]
@@ -59,7 +62,7 @@ def test_rebalance_never_counts_a_case_twice(rig: Rig) -> None:
 
 def test_hostile_input_is_rejected_with_a_reason(rig: Rig) -> None:
     result = hostile(rig, QUICK["hostile_inputs"], seed=6, far=False)
-    held(result)
+    held(result, rig)
     assert result.figures["parser"]["inputs"] == QUICK["hostile_inputs"]
     assert result.figures["dead_letters"]["dead_letters"] > 1000
 
@@ -83,7 +86,7 @@ def test_soak_memory_and_cases_stay_flat(rig: Rig) -> None:
         retention=QUICK["soak_retention"],
         seed=7,
     )
-    held(result)
+    held(result, rig)
     assert result.figures["events_sent"] > 3000
 
 
