@@ -13,11 +13,22 @@ a partition no event reached (docs/enrichment.md, "How the demo keeps time").
 Customers write without ``lang`` or ``topic`` (the stream enriches them), except that
 :data:`GIVEN_LANG_SHARE` of messages carry the ``lang`` a platform would report.
 
-Scenarios: ``normal``; ``outage`` (from :data:`OUTAGE_START` after the start, for
-:data:`OUTAGE_HOURS`, :data:`OUTAGE_BRAND` gets several times its traffic, mostly about
-the network, and its people answer several times slower: the oldest wait grows and
-first-reply deadlines are breached); ``bots`` (bots answer every message day and night,
-which stops no clock, while fewer people answer, slower).
+Scenarios:
+
+* ``normal``: people answer within the example policy's targets (deploy/policies.example
+  .yaml), by day and by night, so no deadline of a 24/7 brand is missed and the alerts
+  stay quiet; see :data:`DAY_DELAY` and its siblings.
+* ``outage``: a network failure at :data:`OUTAGE_BRAND`, from :data:`OUTAGE_START` after
+  the start for :data:`OUTAGE_HOURS`: :data:`OUTAGE_SURGE` times its traffic, mostly about
+  the network, and its people answer in 30 minutes to 3 hours (:data:`OUTAGE_DELAY`), so
+  the oldest wait passes every target and most first-reply deadlines are breached. When
+  the network is back the team clears the backlog: every message written during the
+  outage is answered within :data:`OUTAGE_CATCH_UP` of its end, after which the brand is
+  back to normal. At ``--speed 60`` the outage runs from 30 s to 150 s of wall time and
+  its backlog is gone by 200 s, which is what lets the alerts fire and resolve in a few
+  minutes (docs/demo.md).
+* ``bots``: bots answer every message day and night, which stops no clock, while fewer
+  people answer, :data:`BOTS_SLOWDOWN` times slower.
 """
 
 from __future__ import annotations
@@ -56,12 +67,29 @@ SCENARIOS: Final = ("normal", "outage", "bots")
 TOPICS: Final = ("network_quality", "billing", "products_promotions", "customer_care", "other")
 TOPIC_WEIGHTS: Final = (0.25, 0.2, 0.2, 0.15, 0.2)
 OUTAGE_BRAND: Final = "tele2_ru"
-OUTAGE_START: Final = 600.0  # simulated seconds after the start
-OUTAGE_HOURS: Final = 3.0
+OUTAGE_START: Final = 1800.0  # simulated seconds after the start: half an hour of calm first
+OUTAGE_HOURS: Final = 2.0
+OUTAGE_SURGE: Final = 5.0  # times the brand's usual rate of new cases
 GIVEN_LANG_SHARE: Final = 0.15
 CASES_PER_HOUR: Final = 40.0  # per brand, by day; a third of that at night
 SHIFT: Final = (8, 22)  # the day shift, local time; at night bots answer first
-NIGHT_SLOWDOWN: Final = 4.0  # the night crew answers this many times slower
+
+# How long a person takes to answer, in simulated seconds: (low, mode, high) of a
+# triangular draw. Bounded on purpose: the tightest targets of the example policy are
+# 4 min (du's urgent cases on X, in business hours), 15 min (urgent) and 30 min (next
+# reply on Tele2's Telegram; the oldest-wait alert holds every wait of a label set against
+# the stricter of its first and next reply targets), and a wait shows in the oldest-wait
+# gauge up to the allowed lateness plus one clock marker (a simulated minute or two)
+# after its answer. So outside an outage the longest waits, 4 min by day and 8 min at
+# night for urgent cases, 20 and 25 min for the others, miss no reply deadline and set
+# off no alert.
+DAY_DELAY: Final = (60.0, 300.0, 1200.0)
+DAY_URGENT_DELAY: Final = (20.0, 60.0, 240.0)
+NIGHT_DELAY: Final = (120.0, 900.0, 1500.0)  # a small night crew, behind the bots
+NIGHT_URGENT_DELAY: Final = (40.0, 150.0, 480.0)
+OUTAGE_DELAY: Final = (1800.0, 5400.0, 10800.0)  # 30 min to 3 h: most first replies late
+OUTAGE_CATCH_UP: Final = (600.0, 3000.0)  # every outage message answered this soon after
+BOTS_SLOWDOWN: Final = 4.0  # the bots scenario's people, this many times slower
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +142,19 @@ class Simulation:
 
     # -- the world -----------------------------------------------------------------
 
+    @property
+    def outage_begins(self) -> float:
+        return self.start + OUTAGE_START
+
+    @property
+    def outage_ends(self) -> float:
+        return self.outage_begins + OUTAGE_HOURS * 3600
+
     def in_outage(self, brand: Brand, at: float) -> bool:
-        begins = self.start + OUTAGE_START
         return (
             self.scenario == "outage"
             and brand.name == OUTAGE_BRAND
-            and begins <= at < begins + OUTAGE_HOURS * 3600
+            and self.outage_begins <= at < self.outage_ends
         )
 
     def on_shift(self, brand: Brand, at: float) -> bool:
@@ -131,23 +166,26 @@ class Simulation:
         brand = BRANDS[index]
         rate = CASES_PER_HOUR * (1.0 if self.on_shift(brand, at) else 1 / 3)
         if self.in_outage(brand, at):
-            rate *= 5
+            rate *= OUTAGE_SURGE
         return self._rngs[index].expovariate(rate / 3600)
 
-    def _reply_delay(
-        self, rng: random.Random, brand: Brand, at: float, priority: Priority | None
+    def _person_answers_at(
+        self, rng: random.Random, brand: Brand, since: float, priority: Priority | None
     ) -> float:
-        """How long until a person answers a message written at ``at``: a few minutes by
-        day, :data:`NIGHT_SLOWDOWN` times longer at night (a small night crew, behind the
-        bots), several times longer in an outage."""
-        mean = 300.0 if priority is Priority.URGENT else 900.0
-        if not self.on_shift(brand, at):
-            mean *= NIGHT_SLOWDOWN
-        if self.in_outage(brand, at):
-            mean *= 5
-        if self.scenario == "bots":
-            mean *= 2
-        return rng.expovariate(1 / mean) + rng.uniform(20, 90)
+        """When a person answers a wait that began at ``since``: within minutes by day,
+        a little later at night, 30 minutes to 3 hours in an outage but never later than
+        the backlog's catch-up after it (the constants above)."""
+        if self.in_outage(brand, since):
+            low, mode, high = OUTAGE_DELAY
+            caught_up = self.outage_ends + rng.uniform(*OUTAGE_CATCH_UP)
+            return min(since + rng.triangular(low, high, mode), caught_up)
+        urgent = priority is Priority.URGENT
+        if self.on_shift(brand, since):
+            low, mode, high = DAY_URGENT_DELAY if urgent else DAY_DELAY
+        else:
+            low, mode, high = NIGHT_URGENT_DELAY if urgent else NIGHT_DELAY
+        slowdown = BOTS_SLOWDOWN if self.scenario == "bots" else 1.0
+        return since + slowdown * rng.triangular(low, high, mode)
 
     # -- one case ------------------------------------------------------------------
 
@@ -186,7 +224,7 @@ class Simulation:
                 author = AuthorType.BOT if rng.random() < 0.8 else AuthorType.AUTOMATION
                 yield event(Kind.REPLY, at + rng.uniform(3, 30), author_type=author,
                             text="Thanks for writing, an agent will answer soon.")  # fmt: skip
-            reply_at = waited_since + self._reply_delay(rng, brand, waited_since, priority)
+            reply_at = self._person_answers_at(rng, brand, waited_since, priority)
             if reply_at - at > 900 and rng.random() < 0.5:  # a follow-up while waiting
                 yield says(rng.choice(FOLLOW_UPS[lang]), at + rng.uniform(300, reply_at - at))
             if rng.random() < 0.1:
@@ -216,16 +254,21 @@ class Simulation:
             replies = list(answer(t, t))
             yield from replies
             t = max(e.occurred_at for e in replies)
-        if rng.random() < 0.75:
-            t += rng.uniform(120, 1800)
+        # Resolved minutes after the answer, or (a quarter of the cases) once the customer
+        # has stayed silent for hours: every case well within its resolution target (12
+        # business hours at the least), so that clock is breached only in an outage.
+        t += rng.uniform(120, 1800) if rng.random() < 0.75 else rng.uniform(3600, 6 * 3600)
+        yield event(Kind.STATUS, t, status=Status.RESOLVED)
+        if rng.random() < 0.12:  # reopened: the customer comes back, or an agent reopens
+            t += rng.uniform(1800, 6 * 3600)
+            if rng.random() < 0.8:
+                yield says(rng.choice(MESSAGES[lang]["other"] + FOLLOW_UPS[lang]), t)
+            else:
+                yield event(Kind.STATUS, t, status=Status.REOPENED)
+            replies = list(answer(t, t))
+            yield from replies
+            t = max(e.occurred_at for e in replies) + rng.uniform(120, 1800)
             yield event(Kind.STATUS, t, status=Status.RESOLVED)
-            if rng.random() < 0.12:  # reopened: the customer comes back, or an agent reopens
-                t += rng.uniform(1800, 6 * 3600)
-                if rng.random() < 0.8:
-                    yield says(rng.choice(MESSAGES[lang]["other"] + FOLLOW_UPS[lang]), t)
-                else:
-                    yield event(Kind.STATUS, t, status=Status.REOPENED)
-                yield from answer(t, t)
 
 
 # -- pacing and sending ------------------------------------------------------------
