@@ -55,6 +55,12 @@ bench: setup
 	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[dev,rocksdb,bench]'
 	$(BIN)/carewatch bench $(BENCH_ARGS)
 
+# The outage scenario against the real Alertmanager (docs/demo.md): the oldest-wait and
+# burn-rate alerts fire, then resolve; about 7 minutes, so make test skips it.
+.PHONY: demo-outage
+demo-outage: setup
+	CAREWATCH_DEMO_OUTAGE=1 $(BIN)/pytest -s tests/demo/test_outage.py
+
 # The reliability drills (RELIABILITY.md): their own broker, real workers, one table, JSON
 # in drills/results/. DRILLS_ARGS="--quick" for the tests' sizes, "--soak-minutes 10" etc.
 .PHONY: drills
