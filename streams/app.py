@@ -73,6 +73,11 @@ def build_worker(settings: Settings, policies: PolicyBook) -> Worker:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         table_standby_replicas=0,
+        # Faust would wait, at every rebalance and at shutdown, until every delivered event
+        # is acknowledged; carewatch acknowledges only at its checkpoints, which stop with
+        # the worker, so a SIGTERM never ended (RELIABILITY.md, Found 2). Unacknowledged
+        # events are simply read again by the partition's next owner (streams/agents.py).
+        stream_wait_empty=False,
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
         web_host=settings.web_host,

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Final, Protocol
 
 import orjson
 from kafka.partitioner.default import murmur2
@@ -99,6 +99,7 @@ class CaseProcessor:
             return out
         try:
             event = decode_event(value)  # a tombstone (None) is bad_encoding, as documented
+            _check_clockable(event)
         except InvalidEvent as invalid:
             self.metrics.reject(invalid.reason)
             log.warning(
@@ -123,9 +124,19 @@ class CaseProcessor:
             )
         clock = self.clock(partition)
         assert clock is not None
-        step = on_event(
-            self.store.get(partition, case_key), event, clock, self.policies, self.lateness
-        )
+        try:
+            step = on_event(
+                self.store.get(partition, case_key), event, clock, self.policies, self.lateness
+            )
+        except Exception as error:  # a defect, not bad input: the partition must go on
+            log.exception(
+                "event not processable, sent to dead letters",
+                extra={"partition": partition, "offset": offset},
+            )
+            self.metrics.reject(UNPROCESSABLE)
+            failed = InvalidEvent(UNPROCESSABLE, None, f"{type(error).__name__} in the clocks")
+            out.deadletters.append((key, _deadletter(failed, topic, partition, offset, value)))
+            return out
         self.store.put(partition, step.state)
         self.metrics.apply(step.effects, step.decisions)
         out.decisions.extend(step.decisions)
@@ -171,11 +182,37 @@ class CaseProcessor:
     def _run_clock(self, partition: int, states: list[CaseState], clock: float) -> list[Decision]:
         decisions: list[Decision] = []
         for state in states:
-            step = on_clock(state, clock, self.policies, self.lateness)
+            try:
+                step = on_clock(state, clock, self.policies, self.lateness)
+            except Exception:  # a defect: this case waits for its next event, the rest go on
+                log.exception("a case's clock failed", extra={"partition": partition})
+                continue
             self.store.put(partition, step.state)
             self.metrics.apply(step.effects, step.decisions)
             decisions.extend(step.decisions)
         return decisions
+
+
+UNPROCESSABLE: Final = "unprocessable"
+"""The dead-letter reason of a valid event the clocks failed on (a defect, logged with
+its traceback); with :data:`streams.events.REASONS`, the ``reason`` label's values."""
+CLOCKABLE_FROM: Final = 631_152_000.0  # 1990-01-01T00:00:00Z
+CLOCKABLE_UNTIL: Final = 4_102_444_800.0  # 2100-01-01T00:00:00Z
+
+
+def _check_clockable(event: CareEvent) -> None:
+    """The contract lets ``occurred_at`` be any RFC 3339 instant, year 1 to 9999; the
+    clocks cannot run near either end (deadlines, calendar days and ``decided_at`` would
+    fall outside what ``datetime`` holds, and a replay partition's clock would jump there
+    for good: RELIABILITY.md, Found 1). Such an event goes to the dead letters as
+    ``bad_timestamp``, like any other the stream cannot take (README, readings)."""
+    if not CLOCKABLE_FROM <= event.occurred_at < CLOCKABLE_UNTIL:
+        raise InvalidEvent(
+            "bad_timestamp",
+            "occurred_at",
+            f"field 'occurred_at': {event.occurred_at:.0f} s from 1970 is outside "
+            "1990-01-01T00:00:00Z to 2100-01-01T00:00:00Z, where the clocks run",
+        )
 
 
 def _counted(effects: Sequence[object]) -> bool:

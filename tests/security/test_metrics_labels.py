@@ -29,6 +29,7 @@ from streams.clocks.decisions import How, Outcome, Sla
 from streams.enrich.topics import load_topic_rules
 from streams.events import REASONS, AuthorType, Kind, Priority, Status
 from streams.metrics import SERIES, StreamMetrics
+from streams.processor import UNPROCESSABLE
 from streams.settings import Settings
 from tests.conftest import Broker, make_topics
 from tests.connectors.harness import RunningWebhook, meta_signature, webhook_config
@@ -140,7 +141,7 @@ def _allowed(settings: Settings) -> dict[str, frozenset[str]]:
         "outcome": frozenset(o.value for o in Outcome),
         "how": frozenset(h.value for h in How),
         "kind": frozenset(k.value for k in Kind),
-        "reason": frozenset(REASONS) | frozenset(r.value for r in ErrorReason),
+        "reason": frozenset(REASONS) | {UNPROCESSABLE} | frozenset(r.value for r in ErrorReason),
         "topic": frozenset(topics) | {"other"},
         "lang": settings.language_set | {"other"},
         "connector": frozenset({"webhook", "replay", "x"}),

@@ -192,6 +192,52 @@ def test_the_stream_goes_on_after_a_dead_letter() -> None:
     assert r.value("carewatch_events_total", **DU_X, kind="message") == 1.0
 
 
+@pytest.mark.parametrize("occurred_at", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59Z"])
+def test_a_valid_event_the_clocks_cannot_run_goes_to_the_dead_letters(occurred_at: str) -> None:
+    """RELIABILITY.md, Found 1: valid by the contract, it crashed the agent and stalled
+    the partition; now it is a dead letter, and the partition's clock does not move."""
+    r = rig(Mode.REPLAY)
+    r.send(message(T0))
+    doc = orjson.loads(encode_event(message(T0, "m2")))
+    doc["occurred_at"] = occurred_at
+    out = r.send(orjson.dumps(doc), key=KEY.encode())
+    assert [orjson.loads(v)["reason"] for _, v in out.deadletters] == ["bad_timestamp"]
+    assert r.value("carewatch_events_rejected_total", reason="bad_timestamp") == 1.0
+    assert r.processor.watermarks == {P: T0}
+    assert r.send(reply(T0 + 60)).deadletters == []  # the stream goes on
+
+
+class FailingPolicies:
+    """A policy lookup that fails for one brand, standing in for a defect in the clocks."""
+
+    def __init__(self, inner: PolicyBook) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def match(self, brand: str, *args: object, **kwargs: object) -> object:
+        if brand == "broken":
+            raise RuntimeError("a defect")
+        return self.inner.match(brand, *args, **kwargs)
+
+
+def test_a_case_the_clocks_fail_on_never_stops_the_partition() -> None:
+    r = rig(Mode.REPLAY)
+    r.processor.policies = FailingPolicies(BOOK)  # type: ignore[assignment]
+    # Pending when it arrives (within the lateness): it fails later, in the tick, where
+    # only that case is skipped and logged.
+    assert r.send(CareEvent("b1", Kind.MESSAGE, "x", "broken", "t-9", "c9", T0)).deadletters == []
+    assert r.send(message(T0 + 3600)).deadletters == []
+    # Older than the clock minus the lateness: applied at once, it fails in on_event and
+    # becomes a dead letter with its own reason.
+    out = r.send(CareEvent("b2", Kind.MESSAGE, "x", "broken", "t-8", "c8", T0 + 60))
+    assert [orjson.loads(v)["reason"] for _, v in out.deadletters] == ["unprocessable"]
+    assert r.value("carewatch_events_rejected_total", reason="unprocessable") == 1.0
+    assert r.send(reply(T0 + 3700)).deadletters == []  # the partition goes on
+    assert r.value("carewatch_events_total", **DU_X, kind="reply") == 1.0
+
+
 # -- re-keying -----------------------------------------------------------------------
 
 
