@@ -58,9 +58,9 @@ from tests.connectors.harness import (
     CHATWOOT_TOKEN,
     RunningWebhook,
     meta_signature,
+    read_topic,
     webhook_config,
 )
-from tests.e2e.workers import read_topic
 
 RSS_GROWTH = 64 * 2**20  # bytes: more growth than this over a run is a failure
 DEADLETTER_MAX = 900_000  # bytes: larger inputs are not sent to the worker
@@ -243,7 +243,9 @@ def deadletter_part(
     health = worker.health()
     result.require(health is not None and health["status"] == "ok", f"worker health {health}")
     rss_after = rss(worker.proc.pid) if alive(worker) else 0
-    letters = [orjson.loads(v) for _, v in read_topic(rig.bootstrap, topics.deadletter)]
+    letters = [
+        orjson.loads(v) for _, v in read_topic(rig.bootstrap, topics.deadletter, timeout=600)
+    ]
     got: dict[int, str] = {}
     for letter in letters:
         source = placed.get((letter["partition"], letter["offset"]))

