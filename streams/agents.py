@@ -20,7 +20,9 @@ from faust.web import Request, Response, View
 from prometheus_client import generate_latest
 
 from streams.changelog import ChangelogWriter
+from streams.delivery import Deliveries
 from streams.processor import Mode, Output, partition_for
+from streams.stalls import StallWatch
 from streams.views import install_views
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ class Checkpointer:
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self.changelog = ChangelogWriter(worker.app, worker.table)
+        self.deliveries = Deliveries(worker.app)
         self.lock = asyncio.Lock()
         self.unacked: list[Any] = []
         self.last = time.monotonic()
@@ -51,38 +54,41 @@ class Checkpointer:
         )
 
     async def run(self) -> None:
-        """Flush, write states, acknowledge. Call with :attr:`lock` held."""
-        await self.worker.app.producer.flush()
-        self.written += await self.changelog.write(self.worker.store.changes())
+        """Confirm the decisions, write and confirm the states, acknowledge. Call with
+        :attr:`lock` held. Confirming waits until Kafka has every message, sending again
+        what failed (streams/delivery.py), so nothing is acknowledged before what it
+        caused is in Kafka, even across a broker restart."""
+        await self.deliveries.confirm()
+        self.written += await self.changelog.write(self.worker.store.changes(), self.deliveries)
+        await self.deliveries.confirm()
         for event in self.unacked:
             event.ack()
         self.unacked.clear()
         self.last = time.monotonic()
 
 
-async def _produce(worker: Worker, out: Output) -> None:
-    """Hand the messages to the producer (delivered by the next checkpoint's flush).
+async def _produce(worker: Worker, deliveries: Deliveries, out: Output) -> None:
+    """Hand the messages to the producer (confirmed by the next checkpoint).
 
     Straight to Faust's producer, not through ``Topic.send``: the topics exist, their
     values are bytes, and the key's partition is the producer's default (murmur2, as
     CONTRACT section 1 keys them), so the per-message wrapping Topic.send adds is cost
     without use on the hot path (BENCHMARKS.md).
     """
-    send = worker.app.producer.send
+    send = deliveries.send
     settings = worker.settings
     for decision in out.decisions:
-        await send(
-            settings.sla_topic, decision.case_key.encode(), decision.to_json(), None, None, None
-        )
+        await send(settings.sla_topic, decision.case_key.encode(), decision.to_json())
     for key, value in out.deadletters:
-        await send(settings.deadletter_topic, key, value, None, None, None)
+        await send(settings.deadletter_topic, key, value)
     for key, value in out.forwards:
-        await send(settings.events_topic, key, value, None, None, None)
+        await send(settings.events_topic, key, value)
 
 
 def install(worker: Worker) -> None:
     app = worker.app
     checkpointer = Checkpointer(worker)
+    stalls = StallWatch()  # streams/stalls.py
 
     @app.agent(worker.events_topic, name="carewatch.cases", concurrency=1)
     async def track_cases(stream: Any) -> None:
@@ -98,7 +104,7 @@ def install(worker: Worker) -> None:
                     message.value,
                     headers,
                 )
-                await _produce(worker, out)
+                await _produce(worker, checkpointer.deliveries, out)
                 checkpointer.unacked.append(event)
                 if checkpointer.due():
                     await checkpointer.run()
@@ -110,9 +116,14 @@ def install(worker: Worker) -> None:
             if worker.processor.mode is Mode.LIVE:
                 for partition in _active_partitions(worker):
                     decisions = worker.processor.tick(partition)
-                    await _produce(worker, Output(decisions=decisions))
+                    await _produce(worker, checkpointer.deliveries, Output(decisions=decisions))
             if checkpointer.unacked or worker.store.dirty:
                 await checkpointer.run()
+            events_topic = worker.settings.events_topic
+            owned = [tp for tp in app.assignor.assigned_actives() if tp.topic == events_topic]
+            if not app.rebalancing:
+                holding = {e.message.partition for e in checkpointer.unacked}
+                await stalls.check(getattr(app, "_consumer", None), owned, holding)
 
     async def rebuild() -> None:
         """After table recovery: reload the owned partitions' cases and their deadlines.
@@ -165,6 +176,8 @@ def install(worker: Worker) -> None:
             "cases": len(worker.store),
             "states_written": checkpointer.written,
             "unacked_events": len(checkpointer.unacked),
+            "messages_resent": checkpointer.deliveries.resent,
+            "stalls_repaired": stalls.repairs,
             "watermarks": {str(k): v for k, v in worker.processor.watermarks.items()},
             "offsets": _consumer_offsets(worker),
         }

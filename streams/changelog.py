@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from streams.delivery import Deliveries
+
 
 class ChangelogWriter:
     def __init__(self, app: Any, table: Any) -> None:
@@ -29,11 +31,13 @@ class ChangelogWriter:
             self._topic = str(self.table.changelog_topic.get_topic_name())
         return self._topic
 
-    async def write(self, changes: Iterable[tuple[str, int, bytes | None]]) -> int:
+    async def write(
+        self, changes: Iterable[tuple[str, int, bytes | None]], deliveries: Deliveries
+    ) -> int:
         """Store and send each ``(key, partition, value)``; ``None`` deletes (a tombstone).
-        Returns the states written (deletes not counted)."""
+        The messages go through ``deliveries``, which the caller confirms. Returns the
+        states written (deletes not counted)."""
         data = self.table.data
-        send = self.app.producer.send
         topic = self.topic
         written = 0
         for key, partition, value in changes:
@@ -42,12 +46,9 @@ class ChangelogWriter:
             else:
                 data[key] = value
                 written += 1
-            delivery = await send(topic, key.encode(), value, partition, None, None)
-            delivery.add_done_callback(self._persisted)
+            await deliveries.send(topic, key.encode(), value, partition, self._persisted)
         return written
 
-    def _persisted(self, delivery: Any) -> None:
-        if delivery.cancelled() or delivery.exception() is not None:
-            return  # the checkpoint's flush fails loudly; nothing to keep
-        sent = delivery.result()  # aiokafka RecordMetadata
+    def _persisted(self, sent: Any) -> None:
+        """Kafka has the record (aiokafka's ``RecordMetadata``): RocksDB keeps its offset."""
         self.table.data.set_persisted_offset(sent.topic_partition, sent.offset)
