@@ -24,6 +24,7 @@ ROW_IDS = (
     "throughput.faust_noop",
     "throughput.quix_counter",
     "scaling.carewatch.two_workers",
+    "enrichment.cost",
     "latency.live.2000",
     "breach.live.2000",
     "latency.live.80pct",

@@ -33,7 +33,7 @@ from typing import Any, NoReturn
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench import latency, machine, memory, throughput
+from bench import enrichment, latency, machine, memory, throughput
 from bench.cluster import Broker, create_topics, produce_log, start_broker
 from bench.logs import LATENESS, write_log
 from bench.processes import ROOT, Processes
@@ -152,6 +152,7 @@ class Bench:
         rate = None
         if "throughput" in plan.steps:
             rate = self._throughput(target)
+            self._enrichment(path, rate)
         if "latency" in plan.steps:
             self._latency(broker.bootstrap, LIVE_RATE, "2000")
             if rate is not None:
@@ -159,6 +160,24 @@ class Bench:
         if "memory" in plan.steps:
             for store in ("memory", "rocksdb"):
                 self._memory(broker.bootstrap, store)
+
+    def _enrichment(self, log: Path, rate: float) -> None:
+        with self.step("enrichment: language and topic of the log's messages"):
+            cost = enrichment.measure(log)
+        share = cost.per_event_us * rate / 1e6  # of one worker's time per event
+        self.note(
+            Row(
+                "enrichment.cost",
+                "enrichment (language + topic) per event of the log",
+                cost.per_event_us,
+                "µs",
+                {"per_message_us": cost.per_message_us, "share": share},
+                detail=(
+                    f"{cost.enriched:,} of {cost.events:,} events enriched, "
+                    f"{cost.per_message_us:,.0f} µs each; {share:.1%} of one worker's time per event"
+                ),
+            )
+        )
 
     def _throughput(self, target: throughput.Target) -> float:
         total = target.messages
