@@ -149,12 +149,18 @@ def build_worker(settings: Settings, policies: PolicyBook) -> Worker:
 
 
 def _owned_cases(worker: Worker) -> list[tuple[float, list[Any]]]:
-    """Per partition this worker actively owns now: its stream clock and its cases."""
+    """Per partition this worker actively owns and has loaded: its stream clock and its
+    cases. Nothing once the worker is stopping: its partitions may already be another
+    worker's, and summed gauges must never count a case twice (a leaving worker went on
+    reporting them until it exited: the rebalance drill saw a sum above the bound)."""
+    if worker.app.should_stop:
+        return []
     owned = worker.app.assignor.assigned_actives()
     topic = worker.settings.events_topic
+    ready = worker.store.ready
     out = []
     for tp in owned:
-        if tp.topic != topic:
+        if tp.topic != topic or tp.partition not in ready:
             continue
         clock = worker.processor.clock(tp.partition)
         if clock is not None:
