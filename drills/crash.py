@@ -5,7 +5,9 @@ bots, pending, reopens) is replayed by ``connectors.replay.replay`` through one 
 Before the run, ``kills`` random points are drawn between 5 % and 90 % of the log; each
 time the group's committed offsets pass the next point the worker gets SIGKILL and a new
 one starts at once on the same state folder (so with ``rocksdb`` it reopens its local
-store; with ``memory`` it restores from the changelog). When the replay has been
+store; with ``memory`` it restores from the changelog). The replay is held at a gate a
+little past each point until that kill is done, so every kill lands mid-replay however
+fast the machine (CI once consumed a whole 3,000-event log between two polls). When the replay has been
 consumed to its end (its final clock marker 60 days past the log), ``care.sla.v1`` is
 compared with the reference: no decision lost or invented, no deadline with two
 outcomes, repeats identical; and the last worker's case gauges equal the reference's.
@@ -14,7 +16,9 @@ outcomes, repeats identical; and the last worker's case gauges equal the referen
 from __future__ import annotations
 
 import random
+import threading
 import time
+from collections.abc import Iterator
 
 from connectors.replay import ReplayReport, replay
 from drills.checks import GroupProgress, check_decisions, gauge_problems, summed_gauges
@@ -46,11 +50,11 @@ def crash(rig: Rig, events: int, kills: int, seed: int, store: str = "memory") -
     progress = GroupProgress(rig.bootstrap, topics.events, topics.group)
     rng = random.Random(seed)
     points = sorted(round(rng.uniform(0.05, 0.9) * len(log)) for _ in range(kills))
-    lines = [encode_event(e) for e in log]
+    gated = Gated([encode_event(e) for e in log], points, margin=max(50, len(log) // 20))
     began = time.monotonic()
     sending = Background[ReplayReport](
         lambda: replay(
-            lines,
+            gated,
             bootstrap=rig.bootstrap,
             topic=topics.events,
             group=topics.group,
@@ -63,7 +67,7 @@ def crash(rig: Rig, events: int, kills: int, seed: int, store: str = "memory") -
     )
     landed: list[dict[str, float]] = []
     try:
-        for point in points:
+        for kill, point in enumerate(points):
             wait_for(
                 lambda p=point: (progress.committed() or 0) >= p or sending.done,  # type: ignore[misc]
                 600 + len(log) / 50,
@@ -71,7 +75,7 @@ def crash(rig: Rig, events: int, kills: int, seed: int, store: str = "memory") -
                 poll=0.1,
             )
             if sending.done:
-                break  # the replay finished before this point (a small log)
+                break  # the replay failed: its error is raised below
             committed = progress.committed() or 0
             worker.kill()
             killed_at = time.monotonic()
@@ -84,8 +88,10 @@ def crash(rig: Rig, events: int, kills: int, seed: int, store: str = "memory") -
                     "seconds_to_own_again": time.monotonic() - killed_at,
                 }
             )
+            gated.release(kill)
         sending.result(timeout=900 + len(log) / 50)
     finally:
+        gated.release_all()  # a drill that failed must not leave the replay thread waiting
         progress.close()
     seconds = time.monotonic() - began
     result.require(alive(worker), f"the last worker died: {worker_log(worker)}")
@@ -117,3 +123,34 @@ def crash(rig: Rig, events: int, kills: int, seed: int, store: str = "memory") -
         f"gauge mismatches {len(gauges)}"
     )
     return result
+
+
+class Gated:
+    """The log's lines, held back after ``point + margin`` lines until kill ``k`` is released.
+
+    The replay sends its final clock marker only after the last line, so no kill can be
+    outrun by the end of the replay; the margin leaves the worker work in hand when its
+    committed offsets pass the point.
+    """
+
+    def __init__(self, lines: list[bytes], points: list[int], margin: int) -> None:
+        self.lines = lines
+        self.gates: list[int] = []
+        for point in points:
+            self.gates.append(min(len(lines), max(point + margin, *self.gates, 0)))
+        self.released = [threading.Event() for _ in points]
+
+    def __iter__(self) -> Iterator[bytes]:
+        sent = 0
+        for gate, released in zip(self.gates, self.released, strict=True):
+            yield from self.lines[sent:gate]
+            sent = gate
+            released.wait()
+        yield from self.lines[sent:]
+
+    def release(self, kill: int) -> None:
+        self.released[kill].set()
+
+    def release_all(self) -> None:
+        for released in self.released:
+            released.set()
