@@ -68,7 +68,23 @@ def setup(level: str = "info", secrets: Iterable[str] = ()) -> None:
     logger = logging.getLogger("carewatch")
     logger.setLevel({"crit": "CRITICAL", "warn": "WARNING"}.get(level, level.upper()))
     if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _Stderr()
         handler.setFormatter(JsonFormatter())
         logger.addHandler(handler)
     logger.propagate = False
+
+
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler on whatever ``sys.stderr`` is when a line is written, not when it was
+    made: a handler made under pytest's capture would otherwise write to a closed file."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass  # always the current sys.stderr
