@@ -2,7 +2,8 @@
 
 One run starts a Kafka broker (free loopback ports, a temporary folder), then runs the
 drills one after the other, each on topics and a consumer group of its own: crash,
-broker restart, rebalance, hostile input, soak (see each module). It prints one table
+broker restart, rebalance, hostile input, coverage-guided fuzzing, soak (see each
+module). It prints one table
 (drill, verdict, figures) and saves the whole result, with the machine, its load and the
 commit, as ``drills/results/<UTC start>.json``. Every process it started and the
 temporary folder are removed at the end, also after Ctrl-C or SIGTERM. The exit status
@@ -28,12 +29,13 @@ from rich.table import Table
 from bench import machine
 from drills.broker import broker_restart
 from drills.crash import crash
+from drills.fuzz import fuzz
 from drills.hostile import hostile
 from drills.rebalance import rebalance
 from drills.rig import ROOT, Result, Rig
 from drills.soak import soak
 
-DRILLS = ("crash", "broker", "rebalance", "hostile", "soak")
+DRILLS = ("crash", "broker", "rebalance", "hostile", "fuzz", "soak")
 
 
 def plan(args: argparse.Namespace) -> list[tuple[str, Callable[[Rig], Result]]]:
@@ -48,6 +50,7 @@ def plan(args: argparse.Namespace) -> list[tuple[str, Callable[[Rig], Result]]]:
         "hostile": lambda rig: hostile(
             rig, args.hostile_inputs, args.seed, not args.no_far_timestamps
         ),
+        "fuzz": lambda rig: fuzz(args.fuzz_runs, args.seed),
         "soak": lambda rig: soak(
             rig, args.soak_minutes * 60, args.soak_rate, args.soak_retention, args.seed
         ),
@@ -142,6 +145,7 @@ def command(args: argparse.Namespace) -> str:
         "rebalance_events",
         "rebalance_chunks",
         "hostile_inputs",
+        "fuzz_runs",
         "soak_minutes",
         "soak_rate",
         "soak_retention",
@@ -158,6 +162,7 @@ QUICK = {
     "rebalance_events": 4000,
     "rebalance_chunks": 3,
     "hostile_inputs": 1500,
+    "fuzz_runs": 20_000,
     "soak_minutes": 1.0,
     "soak_retention": 15.0,
 }
@@ -186,6 +191,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep the valid year-1/year-9999 events away from the worker (RELIABILITY.md, Found 1)",
     )
+    p.add_argument("--fuzz-runs", type=int, default=1_000_000, help="atheris inputs per target")
     p.add_argument("--soak-minutes", type=float, default=30.0)
     p.add_argument("--soak-rate", type=float, default=100.0, help="events/s")
     p.add_argument("--soak-retention", type=float, default=30.0, help="CAREWATCH_RETENTION, s")
