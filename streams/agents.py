@@ -22,7 +22,7 @@ from prometheus_client import generate_latest
 from streams.changelog import ChangelogWriter
 from streams.delivery import Deliveries
 from streams.processor import Mode, Output, partition_for
-from streams.stalls import StallWatch
+from streams.stalls import RecoveryWatch, StallWatch
 from streams.views import install_views
 
 if TYPE_CHECKING:
@@ -89,6 +89,7 @@ def install(worker: Worker) -> None:
     app = worker.app
     checkpointer = Checkpointer(worker)
     stalls = StallWatch()  # streams/stalls.py
+    recoveries = RecoveryWatch()  # RELIABILITY.md, Found 5
 
     @app.agent(worker.events_topic, name="carewatch.cases", concurrency=1)
     async def track_cases(stream: Any) -> None:
@@ -111,7 +112,9 @@ def install(worker: Worker) -> None:
 
     @app.timer(interval=worker.settings.tick_interval)  # type: ignore[untyped-decorator]
     async def tick() -> None:
-        """Live mode: decide due deadlines on the wall clock; both modes: checkpoint."""
+        """Live mode: decide due deadlines on the wall clock; both modes: checkpoint;
+        during a table recovery, read again a changelog partition that went silent."""
+        await recoveries.check(cast(Any, app.tables).recovery, getattr(app, "_consumer", None))
         async with checkpointer.lock:
             if worker.processor.mode is Mode.LIVE:
                 for partition in _active_partitions(worker):
@@ -178,6 +181,7 @@ def install(worker: Worker) -> None:
             "unacked_events": len(checkpointer.unacked),
             "messages_resent": checkpointer.deliveries.resent,
             "stalls_repaired": stalls.repairs,
+            "recovery_reseeks": recoveries.reseeks,
             "watermarks": {str(k): v for k, v in worker.processor.watermarks.items()},
             "offsets": _consumer_offsets(worker),
         }

@@ -19,6 +19,7 @@ applied and acknowledged, and the commits move again.
 from __future__ import annotations
 
 import logging
+from time import monotonic
 from typing import Any
 
 log = logging.getLogger("carewatch.stalls")
@@ -69,3 +70,58 @@ class StallWatch:
             self.repairs += 1
             del self.seen[tp]
             await consumer.seek(tp, committed)
+
+
+RECOVERY_PATIENCE = 10.0  # seconds without a changelog record while some remain
+
+
+class RecoveryWatch:
+    """Table recoveries that wait forever on a changelog partition (RELIABILITY.md, Found 5).
+
+    Faust's consumer drops fetched records of a partition that is not in its active set at
+    that instant, or that arrive while its flow is being stopped or its generation changes
+    (``Consumer.getmany``), after the fetcher's position has passed them. During a table
+    recovery that position is never sought again: a changelog partition whose remaining
+    records were dropped is never read to its highwater, and the worker stays
+    "rebalancing" until the next rebalance (seen once in a rebalance drill, four minutes).
+
+    At every tick during a recovery, an active changelog partition with records remaining
+    that has received none for :data:`RECOVERY_PATIENCE` seconds (since the recovery
+    started, the last record, or the last seek) is resumed and sought back to the last
+    offset the recovery applied (the start for a memory store). Faust's recovery skips
+    offsets it has applied already, so reading one twice changes nothing.
+    """
+
+    def __init__(self, patience: float = RECOVERY_PATIENCE) -> None:
+        self.patience = patience
+        self.sought: dict[Any, float] = {}  # tp -> when it was last sought
+        self.reseeks = 0
+
+    async def check(self, recovery: Any, consumer: Any, now: float | None = None) -> None:
+        started = getattr(recovery, "_recovery_started_at", None)
+        if consumer is None or started is None or not getattr(recovery, "in_recovery", False):
+            self.sought.clear()
+            return
+        now = monotonic() if now is None else now
+        received = recovery._active_events_received_at
+        for tp, remaining in recovery.active_remaining().items():
+            if remaining <= 0:
+                continue
+            last = max(started, received.get(tp, started), self.sought.get(tp, started))
+            if now - last < self.patience:
+                continue
+            offset = max(recovery.active_offsets.get(tp, -1), 0)
+            log.warning(
+                "table recovery received nothing from a changelog partition, reading again",
+                extra={
+                    "topic": tp.topic,
+                    "partition": tp.partition,
+                    "offset": offset,
+                    "remaining": remaining,
+                    "quiet_seconds": round(now - last, 1),
+                },
+            )
+            self.reseeks += 1
+            self.sought[tp] = now
+            consumer.resume_partitions([tp])
+            await consumer.seek_wait({tp: offset})  # as the recovery seeks
