@@ -7,6 +7,9 @@ used fails at start-up with :class:`ConfigError` naming the setting (or the vari
 came from); an unknown key in the file is an error too, so a typo never silently
 leaves a source unprotected.
 
+The ``x:`` section belongs to the X connector: its keys are checked here, as every
+section's, and :meth:`connectors.x_settings.XSettings.load` reads its values.
+
 Tokens and secrets are :class:`Secret` values: their ``repr`` and ``str`` are ``***``,
 no error message echoes them, and they are only compared in constant time.
 """
@@ -19,12 +22,14 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final
 
 import yaml
 
+from connectors.x_settings import SECTION as X_SECTION
+from connectors.x_settings import XSettings
 from streams import logs
 from streams.errors import ConfigError
 from streams.security import kafka_python_config
@@ -152,6 +157,8 @@ class ConnectorConfig:
     events: EventsAuth = EventsAuth()
     meta: MetaOptions = MetaOptions()
     chatwoot: ChatwootOptions = ChatwootOptions()
+    # The x: section as the file has it, for XSettings.load (it holds the bearer token).
+    x_file: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(
@@ -180,6 +187,7 @@ class ConnectorConfig:
             EventsAuth(**sections.get("events", {})),
             MetaOptions(**sections.get("meta", {})),
             ChatwootOptions(**sections.get("chatwoot", {})),
+            document.get(X_SECTION, {}),
         )
         config.validate()
         return config
@@ -251,6 +259,7 @@ def _read_yaml(path: Path) -> dict[str, dict[str, Any]]:
     for spec in FIELDS:
         section, name = spec.path.split(".")
         known.setdefault(section, set()).add(name)
+    known[X_SECTION] = {f.name for f in fields(XSettings)}
     for section, body in document.items():
         if section not in known:
             raise ConfigError(str(section), f"unknown section (expected one of {sorted(known)})")

@@ -2,7 +2,7 @@
 
 This module is the tweepy glue and the service; the rest of the connector is tweepy-free:
 
-- :mod:`connectors.x_settings`: ``CAREWATCH_X_*`` (:class:`XSettings`);
+- :mod:`connectors.x_settings`: the ``x:`` YAML section and ``CAREWATCH_X_*`` (:class:`XSettings`);
 - :mod:`connectors.x_backoff`: X's retry schedule, and the loop that runs REST calls;
 - :mod:`connectors.x_delivery`: handing events to the sink, at least once;
 - :mod:`connectors.x_accounts`: the user ids of the brands' handles;
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from connectors.config import KafkaOptions
 
 __all__ = [
-    "XSettings",  # streams/cli.py: x.XSettings.from_env()
+    "XSettings",  # streams/cli.py: x.XSettings.load()
     "make_client",
     "rest_failure",
     "run",

@@ -1,8 +1,11 @@
-"""``CAREWATCH_X_*`` settings of the X connector (docs/x-connector.md, "Settings").
+"""Settings of the X connector (docs/x-connector.md, "Settings").
 
-:class:`XSettings` reads them from the environment and checks them at start-up: a value
-that cannot be used raises :class:`~streams.errors.ConfigError` naming the variable, so
-``carewatch connect x`` stops with exit code 2 before it connects anywhere.
+:class:`XSettings` reads the ``x:`` section of the connector YAML, then the
+``CAREWATCH_X_*`` variables (a variable wins over the file), and checks them at
+start-up: a value that cannot be used raises :class:`~streams.errors.ConfigError` naming
+the setting as it was given (``x.mode`` from the file, ``CAREWATCH_X_MODE`` from the
+environment), so ``carewatch connect x`` stops with exit code 2 before it connects
+anywhere. The bearer token is never echoed in an error.
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ from typing import Any, Final
 from streams.errors import ConfigError
 
 X_API: Final = "https://api.twitter.com"  # what tweepy 4.17 addresses
+SECTION: Final = "x"  # of the connector YAML (connectors/config.py reads the file)
+_LISTS: Final = frozenset({"bot_accounts", "automation_sources"})  # a YAML list, or the text
 _HANDLE = re.compile(r"@?([A-Za-z0-9_]{1,15})")
 _BRAND = re.compile(r"[a-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
 class XSettings:
-    """``CAREWATCH_X_*`` variables (the field name in upper case); see docs/x-connector.md."""
+    """The ``x:`` section's keys; the variables are ``CAREWATCH_X_`` + the key in upper
+    case (docs/x-connector.md)."""
 
     bearer_token: str = field(default="", repr=False)
     brands: str = ""  # "du=du_care,du_bot;tele2=tele2_ru"
@@ -41,20 +47,47 @@ class XSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> XSettings:
+        """The variables only (no file); see :meth:`load`."""
+        return cls.load({}, env, **overrides)
+
+    @classmethod
+    def load(
+        cls,
+        section: Mapping[str, Any],
+        env: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> XSettings:
+        """Defaults, then ``section`` (the YAML's ``x:`` mapping, its keys already checked
+        by :class:`~connectors.config.ConnectorConfig`), then the variables, then non-None
+        ``overrides``. An error names ``x.<key>`` when the file gave the value."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
+        from_file: set[str] = set()
         for f in fields(cls):
             var = f"CAREWATCH_X_{f.name.upper()}"
             if var in env:
                 values[f.name] = _parse(var, env[var], str(f.type))
-        values.update({k: v for k, v in overrides.items() if v is not None})
+            elif section.get(f.name) is not None:
+                values[f.name] = _from_yaml(f.name, section[f.name], str(f.type))
+                from_file.add(f.name)
+        given = {k: v for k, v in overrides.items() if v is not None}
+        values.update(given)
         settings = cls(**values)
-        settings.validate()
+        try:
+            settings.validate()
+        except ConfigError as exc:  # rules name the variable; say where the value came from
+            name = exc.field.removeprefix("CAREWATCH_X_").lower()
+            if name not in from_file - given.keys():
+                raise
+            raise ConfigError(f"{SECTION}.{name}", exc.detail) from None
         return settings
 
     def validate(self) -> None:
         if not self.bearer_token.strip():
-            raise ConfigError("CAREWATCH_X_BEARER_TOKEN", "required (the app's bearer token)")
+            raise ConfigError(
+                "CAREWATCH_X_BEARER_TOKEN",
+                f"required (the app's bearer token; or {SECTION}.bearer_token in the file)",
+            )
         self.brand_handles()
         self.bot_handles()
         if self.mode not in ("stream", "poll"):
@@ -120,3 +153,43 @@ def _parse(var: str, raw: str, kind: str) -> Any:
         return int(raw) if kind == "int" else float(raw) if kind == "float" else raw
     except ValueError:
         raise ConfigError(var, f"not a number: {raw!r}") from None
+
+
+def _from_yaml(name: str, value: Any, kind: str) -> Any:
+    """A file value as the field's type. ``brands`` may be a mapping of brand to handle
+    or handles, ``bot_accounts`` and ``automation_sources`` lists: they become the
+    variables' text, which :meth:`XSettings.validate` then checks."""
+    where = f"{SECTION}.{name}"
+    if kind in ("int", "float"):
+        numeric = int if kind == "int" else int | float
+        if isinstance(value, bool) or not isinstance(value, numeric):
+            raise ConfigError(
+                where, f"expected {'an integer' if kind == 'int' else 'a number'}, got {value!r}"
+            )
+        return value if kind == "int" else float(value)
+    if name == "bearer_token" and not isinstance(value, str):
+        raise ConfigError(where, "expected a string")  # never echo the value
+    if name == "brands" and isinstance(value, dict):
+        return ";".join(
+            f"{_item(where, brand)}={','.join(_items(where, handles))}"
+            for brand, handles in value.items()
+        )
+    if name in _LISTS and isinstance(value, list):
+        return ",".join(_items(where, value))
+    if not isinstance(value, str):
+        raise ConfigError(where, f"expected a string, got {value!r}")
+    return value
+
+
+def _items(where: str, value: Any) -> list[str]:
+    return [_item(where, v) for v in value] if isinstance(value, list) else [_item(where, value)]
+
+
+def _item(where: str, value: Any) -> str:
+    """One brand, handle or name of a list: text (an unquoted number is read as text)
+    without the separators of the variables' form."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or any(c in value for c in ",;="):
+        raise ConfigError(where, f"expected a name without , ; or =, got {value!r}")
+    return value

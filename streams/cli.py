@@ -233,7 +233,8 @@ def _connect_x(args: argparse.Namespace) -> int:
     from streams import logs
 
     config = _connector_config(args, CAREWATCH_BOOTSTRAP=args.bootstrap)
-    settings = x.XSettings.from_env()  # CAREWATCH_X_* (docs/x-connector.md)
+    # The file's x: section, then CAREWATCH_X_* variables (docs/x-connector.md).
+    settings = x.XSettings.load(config.x_file)
     logs.setup(args.loglevel, secrets=(settings.bearer_token,))
     _kafka_logs(args.loglevel)
     return x.run(settings, config.kafka)

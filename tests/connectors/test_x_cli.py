@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +43,20 @@ def test_unusable_settings_exit_2_naming_the_variable(
         monkeypatch.setenv(name, value)
     assert main(["connect", "x"]) == 2
     assert variable in capsys.readouterr().err
+
+
+def test_connect_x_reads_the_x_section_of_its_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same --config as connect webhook; a file value is named as the file names it,
+    a variable overrides the file."""
+    for name in [*os.environ]:
+        if name.startswith("CAREWATCH_"):
+            monkeypatch.delenv(name)
+    config = tmp_path / "connectors.yaml"
+    config.write_text("x:\n  bearer_token: t\n  brands: {du: du_care}\n  mode: firehose\n")
+    assert main(["connect", "x", "--config", str(config)]) == 2
+    assert "error: x.mode: expected stream or poll, got 'firehose'" in capsys.readouterr().err
+    monkeypatch.setenv("CAREWATCH_X_MODE", "sideways")
+    assert main(["connect", "x", "--config", str(config)]) == 2
+    assert "error: CAREWATCH_X_MODE: " in capsys.readouterr().err

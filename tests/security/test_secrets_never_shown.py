@@ -222,13 +222,16 @@ def test_the_webhook_shows_no_secret(broker: Broker, tmp_path: Path, kafka: str)
 @pytest.mark.kafka
 @pytest.mark.parametrize("token", ["accepted", "refused"])
 def test_the_x_connector_shows_no_secret(broker: Broker, tmp_path: Path, token: str) -> None:
+    """The token comes from a variable, or (the refused one) from the file's x: section."""
     topics = make_topics(broker)
     port = free_port()
+    config = tmp_path / "connectors.yaml"
+    in_file = X_BEARER if token == "refused" else "not-the-token"  # a variable wins
+    config.write_text(f"x: {{bearer_token: {in_file}, brands: du=du_care}}\n")
     with FakeX(token=X_BEARER if token == "accepted" else "another-token") as fake:
         fake.load(fake_x.world())
         env = process_env(
-            CAREWATCH_X_BEARER_TOKEN=X_BEARER,
-            CAREWATCH_X_BRANDS="du=du_care",
+            CAREWATCH_CONNECTOR_CONFIG=str(config),
             CAREWATCH_X_API_BASE=fake.base_url,
             CAREWATCH_X_METRICS_PORT=str(port),
             CAREWATCH_X_CHECKPOINT_FILE=str(tmp_path / "since.json"),
@@ -237,6 +240,8 @@ def test_the_x_connector_shows_no_secret(broker: Broker, tmp_path: Path, token: 
             CAREWATCH_KAFKA_SASL_USERNAME="carewatch",
             CAREWATCH_KAFKA_SASL_PASSWORD=SASL_PASSWORD,
         )
+        if token == "accepted":
+            env["CAREWATCH_X_BEARER_TOKEN"] = X_BEARER
         argv = ["connect", "x", "--bootstrap", broker.bootstrap, "-l", "debug"]
         process = Process(argv, env, tmp_path / "x.out")
         try:
@@ -355,6 +360,28 @@ def test_configuration_errors_name_the_setting_but_show_no_secret(
     assert named in err
     assert "sekret-short" not in err  # a refused secret is not echoed either
     assert_no_secret(case, err)
+
+
+@pytest.mark.parametrize(
+    ("x_section", "named"),
+    [
+        (f"{{bearer_token: {X_BEARER}, brands: du=du_care, mode: firehose}}", "x.mode"),
+        (f"{{bearer_token: [{X_BEARER}], brands: du=du_care}}", "x.bearer_token"),
+        (
+            f"{{bearer_token: {X_BEARER}, brands: du=du_care, bot_accounts: [bot]}}",
+            "x.bot_accounts",
+        ),
+    ],
+)
+def test_x_settings_from_the_file_name_the_setting_but_show_no_secret(
+    x_section: str, named: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "connectors.yaml"
+    config.write_text(f"x: {x_section}\n")
+    assert main(["connect", "x", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {named}: " in err
+    assert_no_secret(f"an {named} error", err)
 
 
 def test_a_broken_yaml_line_holding_a_secret_is_not_echoed(
