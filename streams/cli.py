@@ -28,6 +28,7 @@ def _stack(args: argparse.Namespace) -> int:
 
     config = StackConfig.from_env(
         kafka_port=args.kafka_port,
+        controller_port=args.controller_port,
         prometheus_port=args.prometheus_port,
         alertmanager_port=args.alertmanager_port,
     )
@@ -129,7 +130,6 @@ def _register_target(sd_dir: Path, settings: Settings) -> Path:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from datetime import datetime
     from pathlib import Path
 
     from connectors.replay import read_log, replay
@@ -137,7 +137,6 @@ def _replay(args: argparse.Namespace) -> int:
     from streams.settings import Settings
 
     settings = Settings.from_env(bootstrap=args.bootstrap)
-    until = datetime.fromisoformat(args.until).timestamp() if args.until else None
     path = Path(args.file)
     total = sum(1 for _ in read_log(path))
     report = replay(
@@ -146,7 +145,7 @@ def _replay(args: argparse.Namespace) -> int:
         topic=settings.events_topic,
         group=settings.app_id,
         lateness=settings.lateness,
-        until=until,
+        until=args.until,
         timeout=args.timeout,
         total=total,
         client_config=kafka_python_config(settings),
@@ -273,6 +272,25 @@ def _speed(text: str) -> float:
     return value
 
 
+def _instant(text: str) -> float:
+    """An RFC 3339 time with its offset (``Z`` or ``+hh:mm``) as POSIX seconds. Without
+    an offset the time would silently be the machine's local time, so it is refused."""
+    import re
+    from datetime import datetime
+
+    from streams.events import TIMESTAMP_PATTERN
+
+    if re.fullmatch(TIMESTAMP_PATTERN, text) is None:
+        raise argparse.ArgumentTypeError(
+            f"expected an RFC 3339 time with an offset, as 2026-11-21T09:00:00Z or "
+            f"2026-11-21T13:00:00+04:00, got {text!r}"
+        )
+    try:
+        return datetime.fromisoformat(text.upper()).timestamp()
+    except ValueError:  # the pattern leaves only the real-date check (2026-02-30)
+        raise argparse.ArgumentTypeError(f"not a real date and time: {text!r}") from None
+
+
 def _dashboards(args: argparse.Namespace) -> int:
     from dashboards.commands import run
 
@@ -314,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     stack = sub.add_parser("stack", help="the local Kafka, Prometheus and Alertmanager")
     stack.add_argument("action", choices=["install", "up", "down", "status"])
     stack.add_argument("--kafka-port", type=int, help="0 = any free port (default 19092)")
+    stack.add_argument("--controller-port", type=int, help="KRaft controller (default 19093)")
     stack.add_argument("--prometheus-port", type=int, help="default 19090")
     stack.add_argument("--alertmanager-port", type=int, help="default 19094")
     stack.set_defaults(handler=_stack)
@@ -345,7 +364,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument("file", help="JSON lines, one care.event/1 per line")
     rp.add_argument(
-        "--until", help="advance the stream clock to this RFC 3339 time instead of the log's end"
+        "--until",
+        type=_instant,
+        help="advance the stream clock to this RFC 3339 time with offset (Z or +hh:mm) "
+        "instead of the log's end",
     )
     rp.add_argument("--bootstrap", help="Kafka host:port (default $CAREWATCH_BOOTSTRAP)")
     rp.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the workers")

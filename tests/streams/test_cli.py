@@ -1,4 +1,5 @@
-"""The ``carewatch`` command: ``topics create`` against the real broker, and errors as exit 2."""
+"""The ``carewatch`` command: ``topics create`` against the real broker, the options of
+``worker``, ``replay`` and ``stack``, and errors as exit 2."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import os
 import re
 import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -163,3 +166,99 @@ def test_a_long_topic_name_stays_apart_from_its_partition_count(
     assert main(["topics", "create", "--bootstrap", NOWHERE, "--partitions", "3"]) == 0
     first = capsys.readouterr().out.splitlines()[0]
     assert first.split() == [name, "3", "partitions", "created"]
+
+
+def test_the_parser_reads_the_worker_options() -> None:
+    args = build_parser().parse_args(["worker", "--mode", "replay", "--policy", "sla.yaml"])
+    assert (args.command, args.mode, args.policy) == ("worker", "replay", "sla.yaml")
+    assert build_parser().parse_args(["worker", "--mode", "live"]).mode == "live"
+    defaults = build_parser().parse_args(["worker"])
+    assert (defaults.mode, defaults.policy) == (None, None)  # settings decide
+
+
+@pytest.mark.parametrize("argv", [["--mode", "batch"], ["--mode"], ["--policy"]])
+def test_bad_worker_options_exit_2_naming_the_option(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["worker", *argv])
+    assert exit_.value.code == 2
+    assert f"argument {argv[0]}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-21T09:13:20Z", datetime(2026, 11, 21, 9, 13, 20, tzinfo=UTC)),
+        ("2026-11-21t13:13:20.5+04:00", datetime(2026, 11, 21, 9, 13, 20, 500000, tzinfo=UTC)),
+        ("2026-11-21T00:00:00-05:30", datetime(2026, 11, 21, 5, 30, tzinfo=UTC)),
+    ],
+)
+def test_replay_until_reads_an_rfc_3339_time_with_its_offset(text: str, expected: datetime) -> None:
+    args = build_parser().parse_args(["replay", "log.jsonl", "--until", text])
+    assert args.until == expected.timestamp()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-21T09:13:20",  # no offset: it would be read as this machine's local time
+        "2026-11-21 09:13:20",
+        "2026-11-21",
+        "2026-11-21T09:13:20+0400",
+        "20261121T091320Z",
+        "2026-02-30T09:00:00Z",  # the shape of a time, not a real one
+        "tomorrow",
+    ],
+)
+def test_replay_until_without_an_offset_exits_2_naming_the_option(
+    text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "log.jsonl"
+    log.write_text("")
+    with pytest.raises(SystemExit) as exit_:  # refused before any connection is tried
+        main(["replay", str(log), "--until", text, "--bootstrap", NOWHERE])
+    assert exit_.value.code == 2
+    assert "argument --until: " in capsys.readouterr().err
+
+
+def test_replay_hands_until_to_the_replay_as_posix_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from connectors.replay import ReplayReport
+
+    seen: dict[str, Any] = {}
+
+    def replay(lines: Iterable[bytes], **options: Any) -> ReplayReport:
+        seen.update(options, lines=list(lines))
+        return ReplayReport(sent=1, invalid=0, advanced_to=options["until"], seconds=0.1)
+
+    monkeypatch.setattr("connectors.replay.replay", replay)
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"a": 1}\n')
+    argv = ["replay", str(log), "--until", "2026-11-21T13:00:00+04:00", "--bootstrap", NOWHERE]
+    assert main(argv) == 0
+    assert seen["until"] == datetime(2026, 11, 21, 9, tzinfo=UTC).timestamp()
+    assert seen["lines"] == [b'{"a": 1}']
+    assert "replayed 1 lines" in capsys.readouterr().out
+
+
+def test_stack_takes_every_port_as_a_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deploy.localstack.stack import StackConfig
+
+    configs: list[StackConfig] = []
+
+    class Stack:
+        def __init__(self, config: StackConfig) -> None:
+            configs.append(config)
+
+        def status(self) -> list[object]:
+            return []
+
+    monkeypatch.setattr("deploy.localstack.stack.Stack", Stack)
+    ports = ["--kafka-port", "29092", "--controller-port", "29093"]
+    ports += ["--prometheus-port", "29090", "--alertmanager-port", "29094"]
+    assert main(["stack", "status", *ports]) == 0
+    config = configs[0]
+    assert (config.kafka_port, config.controller_port) == (29092, 29093)
+    assert (config.prometheus_port, config.alertmanager_port) == (29090, 29094)
