@@ -64,6 +64,7 @@ from streams.metrics import ConnectorMetrics
 log = logging.getLogger("carewatch.connectors.webhook")
 
 MAX_LISTED: Final = 100
+CONNECTOR: Final = "webhook"  # the connector label of its series
 _QUIET_PATHS: Final = frozenset({"/health", "/metrics"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -231,7 +232,7 @@ async def serve(
     (each is bounded by ``kafka.ack_timeout``), flush the producer and close it."""
     config.require_webhook_sources()
     registry = CollectorRegistry() if registry is None else registry
-    producer = EventProducer(config.kafka, ConnectorMetrics(registry, "webhook"))
+    producer = EventProducer(config.kafka, ConnectorMetrics(registry, CONNECTOR))
     app = build_app(config, producer, registry)
     shutdown = config.kafka.ack_timeout + 5.0
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown)
@@ -277,15 +278,16 @@ def _route_names(app: web.Application) -> list[str]:
     return sorted(names)
 
 
-def run(config: ConnectorConfig) -> int:
-    """The CLI's entry: serve until SIGTERM or SIGINT, then shut down as :func:`serve` says."""
+def run(config: ConnectorConfig, ready: Callable[[int], None] | None = None) -> int:
+    """The CLI's entry: serve until SIGTERM or SIGINT, then shut down as :func:`serve` says
+    (``ready`` is called with the bound port once requests are accepted)."""
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(config, stop)
+        await serve(config, stop, ready=ready)
 
     asyncio.run(main())
     return 0

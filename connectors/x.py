@@ -289,8 +289,11 @@ async def serve(
     log.info("X connector stopped")
 
 
-def run(settings: XSettings, kafka: KafkaOptions) -> int:
-    """``carewatch connect x``: serve until SIGTERM or SIGINT."""
+def run(
+    settings: XSettings, kafka: KafkaOptions, ready: Callable[[int], None] | None = None
+) -> int:
+    """``carewatch connect x``: serve until SIGTERM or SIGINT (``ready`` is called with the
+    port of ``/metrics`` once it is served)."""
 
     if not logging.getLogger("carewatch").isEnabledFor(logging.DEBUG):
         # tweepy logs each error it hands to the callbacks above, which log it once
@@ -301,7 +304,7 @@ def run(settings: XSettings, kafka: KafkaOptions) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(settings, kafka, stop)
+        await serve(settings, kafka, stop, ready=ready)
 
     asyncio.run(main())
     return 0

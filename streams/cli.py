@@ -8,8 +8,9 @@ does not pay for loading Faust.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from streams.errors import CarewatchError
@@ -177,6 +178,32 @@ def _kafka_logs(level: str) -> None:
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
 
 
+@contextlib.contextmanager
+def _scrape_target(connector: str, host: str) -> Iterator[Callable[[int], None]]:
+    """A ``ready(port)`` callback that registers a serving connector with the local
+    Prometheus (file_sd, as workers are), in ``$CAREWATCH_PROMETHEUS_SD_DIR`` or the local
+    stack's folder when it exists; the file goes when the block ends. A connector killed
+    leaves it, so its target reads down (``CarewatchConnectorDown``)."""
+    import os
+    from pathlib import Path
+
+    from deploy.localstack.monitoring import connector_target
+
+    home = Path(os.environ.get("CAREWATCH_HOME", ".carewatch"))
+    sd_dir = Path(os.environ.get("CAREWATCH_PROMETHEUS_SD_DIR") or home / "prometheus" / "targets")
+    registered: list[Path] = []
+
+    def ready(port: int) -> None:
+        if sd_dir.is_dir():
+            registered.append(connector_target(sd_dir, connector, host, port))
+
+    try:
+        yield ready
+    finally:
+        for path in registered:
+            path.unlink(missing_ok=True)
+
+
 def _connect_webhook(args: argparse.Namespace) -> int:
     from connectors import webhook
     from streams import logs
@@ -189,7 +216,8 @@ def _connect_webhook(args: argparse.Namespace) -> int:
     )
     logs.setup(args.loglevel)
     _kafka_logs(args.loglevel)
-    return webhook.run(config)
+    with _scrape_target(webhook.CONNECTOR, config.webhook.host) as ready:
+        return webhook.run(config, ready)
 
 
 def _connect_replay(args: argparse.Namespace) -> int:
@@ -236,7 +264,8 @@ def _connect_x(args: argparse.Namespace) -> int:
     settings = x.XSettings.load(config.x_file)
     logs.setup(args.loglevel, secrets=(settings.bearer_token,))
     _kafka_logs(args.loglevel)
-    return x.run(settings, config.kafka)
+    with _scrape_target(x.CONNECTOR, settings.metrics_host) as ready:
+        return x.run(settings, config.kafka, ready)
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -2,7 +2,9 @@
 
 Prometheus discovers carewatch processes through ``file_sd``: each worker or connector
 writes one JSON target file into ``<home>/prometheus/targets/`` while it runs (see
-:func:`target_file`), so the config never needs to list ports by hand.
+:func:`target_file`), so the config never needs to list ports by hand. A connector's file
+sets its own ``job`` label (:func:`connector_target`): a target's labels win over the
+scrape config's ``job_name``, which Prometheus assigns only "by default".
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from deploy.localstack.processes import (
     stop,
     wait_until,
 )
+
+# The job the connectors are scraped under, as in deploy/compose/prometheus.yml and
+# deploy/k8s/base/monitoring.yaml (dashboards/config.py: BuildConfig.connectors_job).
+CONNECTORS_JOB = "carewatch-connectors"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +90,15 @@ def target_file(targets_dir: Path, name: str, address: str, labels: dict[str, st
     tmp.write_text(json.dumps([{"targets": [address], "labels": labels}]))
     tmp.replace(path)  # atomic: Prometheus never reads half a file
     return path
+
+
+def connector_target(targets_dir: Path, connector: str, host: str, port: int) -> Path:
+    """Register a connector's ``/metrics`` under :data:`CONNECTORS_JOB`, its name (a fixed
+    word: ``webhook``, ``x``) as ``component``; returns the file to delete on exit."""
+    reachable = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host  # a wildcard listen
+    address = f"[{reachable}]:{port}" if ":" in reachable else f"{reachable}:{port}"
+    labels = {"job": CONNECTORS_JOB, "component": connector}
+    return target_file(targets_dir, f"connector-{connector}-{port}", address, labels)
 
 
 def http_ready(url: str) -> bool:

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from deploy.localstack.processes import free_port, wait_until
-from streams.cli import CONNECTORS, main
+from streams.cli import CONNECTORS, _scrape_target, main
 from tests.conftest import Broker, make_topics
 from tests.connectors.harness import (
     CHATWOOT_TOKEN,
@@ -54,7 +54,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def process_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")}
-    return {**env, "PYTHONUNBUFFERED": "1", **extra}
+    # No folder there: a connector registers with no Prometheus, not even a local stack's.
+    no_prometheus = str(ROOT / "no-prometheus")
+    return {**env, "PYTHONUNBUFFERED": "1", "CAREWATCH_PROMETHEUS_SD_DIR": no_prometheus, **extra}
 
 
 def call(
@@ -206,3 +208,57 @@ def test_connect_names_each_connector() -> None:
     assert {"webhook", "replay"} <= set(CONNECTORS)
     with pytest.raises(SystemExit):
         main(["connect", "nothing"])
+
+
+def test_a_serving_webhook_is_a_scrape_target_until_it_stops(tmp_path: Path) -> None:
+    """The local Prometheus finds it by the file it writes (file_sd, as workers do), under
+    the connectors' job; SIGTERM removes the file. No broker: serving does not need one."""
+    targets = tmp_path / "targets"
+    targets.mkdir()
+    port = free_port()
+    target = targets / f"connector-webhook-{port}.json"
+    argv = [sys.executable, "-m", "streams.cli", "connect", "webhook", "--port", str(port)]
+    argv += ["--bootstrap", f"127.0.0.1:{free_port()}"]
+    env = process_env(
+        CAREWATCH_EVENTS_TOKENS=EVENTS_TOKEN,
+        CAREWATCH_PROMETHEUS_SD_DIR=str(targets),
+        CAREWATCH_KAFKA_ACK_TIMEOUT="1",  # the warm-up's connect gives up soon: a quick exit
+    )
+    output = tmp_path / "webhook.out"
+    with output.open("wb") as sink:
+        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        assert wait_until(lambda: target.exists() or process.poll() is not None, 60, 0.1)
+        assert process.poll() is None, output.read_text()
+        assert orjson.loads(target.read_bytes()) == [
+            {
+                "targets": [f"127.0.0.1:{port}"],
+                "labels": {"job": "carewatch-connectors", "component": "webhook"},
+            }
+        ]
+        assert answers(port)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0, output.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(30)
+    assert not target.exists()
+    assert list(targets.iterdir()) == []
+
+
+def test_a_scrape_target_only_with_a_prometheus_folder_and_only_while_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CAREWATCH_PROMETHEUS_SD_DIR", str(tmp_path))
+    with _scrape_target("x", "0.0.0.0") as ready:
+        assert list(tmp_path.iterdir()) == []  # nothing before the port is bound
+        ready(6069)
+        (target,) = tmp_path.iterdir()
+        assert orjson.loads(target.read_bytes())[0]["targets"] == ["127.0.0.1:6069"]
+    assert list(tmp_path.iterdir()) == []
+    absent = tmp_path / "no-prometheus"
+    monkeypatch.setenv("CAREWATCH_PROMETHEUS_SD_DIR", str(absent))
+    with _scrape_target("webhook", "127.0.0.1") as ready:
+        ready(6068)
+    assert not absent.exists()

@@ -72,7 +72,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def process_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")}
-    return {**env, "PYTHONUNBUFFERED": "1", **extra}
+    # No folder there: a connector registers with no Prometheus, not even a local stack's.
+    no_prometheus = str(ROOT / "no-prometheus")
+    return {**env, "PYTHONUNBUFFERED": "1", "CAREWATCH_PROMETHEUS_SD_DIR": no_prometheus, **extra}
 
 
 def call(
