@@ -202,13 +202,14 @@ def _pipeline_alerts(config: BuildConfig, book: PolicyBook) -> list[AlertSpec]:
         AlertSpec(
             name="CarewatchConnectorDown",
             group="carewatch-pipeline",
-            expr=f"max by (connector) ({carewatch('carewatch_connector_up')}) == 0",
+            expr=_connector_down(config),
             for_seconds=5 * MINUTE,
             severity=PAGE,
             labels=("connector",),
-            summary="Connector {{ $labels.connector }} is not connected to its source",
-            description="No events come from this source while it is down; its errors are "
-            "on the pipeline board.",
+            summary="Connector {{ $labels.connector }} is down or not connected to its source",
+            description="No events come from this source while it is down: it lost its "
+            "source, or its process does not answer Prometheus' scrapes (job "
+            f"{config.connectors_job}). Its errors and targets are on the pipeline board.",
             board=PIPELINE,
             panel="Connectors up",
         ),
@@ -235,10 +236,25 @@ def _pipeline_alerts(config: BuildConfig, book: PolicyBook) -> list[AlertSpec]:
             severity=PAGE,
             labels=("instance",),
             summary="{{ $labels.instance }} does not answer Prometheus' scrapes",
-            description="A worker (or connector) of job "
-            f"{config.job} is down; its partitions move to the others after the session "
-            "timeout.",
+            description=f"A worker of job {config.job} is down; its partitions move to the "
+            "others after the session timeout.",
             board=PIPELINE,
             panel="Targets up",
         ),
     ]
+
+
+def _connector_down(config: BuildConfig) -> str:
+    """A connector that reports itself disconnected, or whose process Prometheus cannot
+    scrape: a dead process exports nothing, so ``carewatch_connector_up`` alone would go
+    quiet just when it matters. The scrape target names its connector in ``component``
+    (``webhook``, ``x``: deploy/localstack, compose and Kubernetes set it), copied to
+    ``connector`` so both branches carry the same bounded label. ``max``: a connector is
+    down when none of its replicas is up."""
+    up = f'{prometheus("up")}{{job="{config.connectors_job}"}}'
+    named = f'label_replace({up}, "connector", "$1", "component", "(.+)")'
+    return (
+        f"max by (connector) ({carewatch('carewatch_connector_up')}) == 0\n"
+        "or\n"
+        f"max by (connector) ({named}) == 0"
+    )

@@ -24,7 +24,8 @@ from streams.metrics import SERIES
 HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
 
 # Labels Prometheus adds to every scraped sample: the job and instance, and the labels of
-# the file_sd target files the worker and the local stack write (streams/cli.py).
+# the file_sd target files the workers and connectors write (streams/cli.py); the
+# connectors' ``component`` (their name) is set by compose and Kubernetes too.
 TARGET_LABELS = frozenset({"job", "instance", "component", "mode", "pid"})
 
 # faust.sensors.prometheus.FaustMetrics.create(registry, "faust"): the series the boards

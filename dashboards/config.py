@@ -28,6 +28,7 @@ class BuildConfig:
     datasource_uid: str = "prometheus"
     webhook_url: str = "http://127.0.0.1:9095/carewatch/alerts"
     job: str = "carewatch"  # the Prometheus job that scrapes the workers
+    connectors_job: str = "carewatch-connectors"  # ... and the one that scrapes the connectors
     folder_uid: str = "carewatch"
     folder_title: str = "carewatch"
     dashboards_path: str = "/var/lib/grafana/dashboards/carewatch"  # in the Grafana host

@@ -52,10 +52,16 @@ def _throughput(board: Board, config: BuildConfig) -> None:
         stacked=True,
         width=7,
     )
+    jobs = f"{config.job}|{config.connectors_job}"
     board.timeseries(
         "Targets up",
-        f"1 while Prometheus can scrape the process (job {config.job}).",
-        [Query(f'max by (instance) ({prometheus("up")}{{job="{config.job}"}})', "{{instance}}")],
+        f"1 while Prometheus can scrape the process (jobs {config.job}, {config.connectors_job}).",
+        [
+            Query(
+                f'max by (job, instance) ({prometheus("up")}{{job=~"{jobs}"}})',
+                "{{job}} {{instance}}",
+            )
+        ],
         unit="short",
         steps=((None, RED), (1.0, GREEN)),
         width=7,

@@ -173,6 +173,8 @@ def pipeline_cases() -> list[Case]:
     connector = {"connector": "x_stream"}
     rejected = "carewatch_events_rejected_total"
     up = {"job": "carewatch", "instance": "w1:6066"}
+    # The webhook's scrape target, named as deploy/localstack, compose and Kubernetes name it.
+    webhook = {"job": "carewatch-connectors", "instance": "c1:6068", "component": "webhook"}
     return [
         Case(
             "CarewatchPipelineStalled",
@@ -218,6 +220,22 @@ def pipeline_cases() -> list[Case]:
             "a 2-minute reconnect",
             "14m",
             [series("carewatch_connector_up", connector, "1x10 0x2 1x20")],
+        ),
+        Case(
+            "CarewatchConnectorDown",
+            "the process is gone: its target has not answered a scrape for 10 minutes",
+            "16m",
+            [series("up", webhook, "1x5 0x10")],
+            [{"connector": "webhook"}],
+        ),
+        Case(
+            "CarewatchConnectorDown",
+            "the process answers every scrape and is connected",
+            "16m",
+            [
+                series("up", webhook, "1x15"),
+                series("carewatch_connector_up", {"connector": "webhook"}, "1x15"),
+            ],
         ),
         Case(
             "CarewatchDeadLetterRate",

@@ -141,6 +141,10 @@ def test_prometheus_discovers_every_worker_by_dns() -> None:
     webhook = jobs["carewatch-connectors"]["dns_sd_configs"][0]
     assert webhook["names"] == ["webhook"]
     assert webhook["port"] == 6068
+    # its name, which CarewatchConnectorDown reports when the target is down
+    assert jobs["carewatch-connectors"]["relabel_configs"] == [
+        {"target_label": "component", "replacement": "webhook"}
+    ]
     assert prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
         "alertmanager:9093"
     ]

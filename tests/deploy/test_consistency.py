@@ -29,6 +29,7 @@ from dashboards.waiting import TITLE as WAITING_TITLE
 from deploy import tools
 from deploy.k8s import generate
 from deploy.localstack.install import KAFKA_VERSION
+from deploy.localstack.monitoring import CONNECTORS_JOB
 from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,6 +174,16 @@ def test_prometheus_job_names_are_the_ones_rules_and_boards_select(
         r for r in k8s if r["kind"] == "PodMonitor" and r["metadata"]["name"] == "carewatch-worker"
     )
     assert monitor["spec"]["podMetricsEndpoints"][0]["relabelings"][0]["replacement"] == job
+    connectors = BuildConfig().connectors_job
+    assert any(f'job="{connectors}"' in p.read_text() for p in GENERATED.rglob("*.y*ml"))
+    assert connectors == CONNECTORS_JOB  # the local stack's connectors register under it
+    assert any(j["job_name"] == connectors for j in prometheus["scrape_configs"])
+    monitor = next(
+        r
+        for r in k8s
+        if r["kind"] == "PodMonitor" and r["metadata"]["name"] == "carewatch-connectors"
+    )
+    assert monitor["spec"]["podMetricsEndpoints"][0]["relabelings"][0]["replacement"] == connectors
 
 
 def test_compose_variables_are_settings(compose: dict[str, Any]) -> None:

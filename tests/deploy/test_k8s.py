@@ -199,10 +199,26 @@ def test_pod_monitors_select_the_pods_and_their_ports(rendered: dict[str, str]) 
         for name in selected:
             ports = {p["name"] for c in pods[name]["spec"]["containers"] for p in c["ports"]}
             assert endpoint["port"] in ports, (monitor["metadata"]["name"], name)
-        (relabel,) = endpoint["relabelings"]
+        relabel, *named = endpoint["relabelings"]
         assert relabel["targetLabel"] == "job"
         assert relabel["action"] == "replace"
         jobs[monitor["metadata"]["name"]] = relabel["replacement"]
+        if monitor["metadata"]["name"] == "carewatch-connectors":
+            (component,) = named  # the connector's name, for CarewatchConnectorDown
+            assert component["targetLabel"] == "component"
+            source = "__meta_kubernetes_pod_label_app_kubernetes_io_component"
+            assert component["sourceLabels"] == [source]
+            assert component["replacement"] == "$1"
+            regex = re.compile(component["regex"])  # Prometheus anchors it: a fullmatch
+            named_as = {}
+            for name in selected:
+                value = pods[name]["metadata"]["labels"]["app.kubernetes.io/component"]
+                match = regex.fullmatch(value)
+                assert match is not None, value
+                named_as[value] = match.group(1)
+            assert named_as == {"webhook": "webhook", "x-connector": "x"}
+        else:
+            assert named == []
     assert jobs == {"carewatch-worker": "carewatch", "carewatch-connectors": "carewatch-connectors"}
 
 
