@@ -151,3 +151,33 @@ def test_a_worker_killed_mid_replay_loses_no_decision_and_decides_nothing_twice(
     assert all(len(o) == 1 for o in outcomes.values())  # never both met and breached
     for decision_id, want in ref.decisions.items():
         assert by_id[decision_id] == want
+
+
+def test_a_recovery_that_never_receives_a_changelog_partition_reads_it_again(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """RELIABILITY.md, Found 5: a changelog partition whose records Faust never delivers
+    to the table recovery. The drill fault ``CAREWATCH_DRILL_SKIP_CHANGELOG`` puts one
+    partition's position at its end before the recovery fetches; the worker's
+    RecoveryWatch must see it silent, read it again, and end the recovery with every
+    case the first worker held."""
+    topics = make_topics(broker, partitions=4)
+    events = generate(cases=300, seed=8, lateness=LATENESS)
+    first = WorkerProcess(topics, tmp_path, "w1").start()
+    try:
+        first.wait_partitions(4)
+        _replay(topics, events, max(e.occurred_at for e in events) + LATENESS + 1)
+        held = (first.health() or {}).get("cases", 0)
+    finally:
+        first.stop()
+    assert held > 200
+    fault = {"CAREWATCH_DRILL_SKIP_CHANGELOG": "1"}
+    second = WorkerProcess(topics, tmp_path, "w2", env=fault).start()
+    try:
+        second.wait_partitions(4, timeout=120)
+        health = second.health() or {}
+        assert "drill fault" in second.log.read_text(), "the fault must have been armed"
+        assert health["recovery_reseeks"] >= 1
+        assert health["cases"] == held, log_tail(second.log, 40)
+    finally:
+        second.stop()
