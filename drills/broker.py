@@ -153,6 +153,7 @@ def broker_restart(rig: Rig, events: int, seed: int, load_seconds: float) -> Res
     gauges = gauge_problems(summed_gauges(workers), want)
     counted = _counters(workers)
     delivered = _delivery(rig.bootstrap, topics.events, log)
+    skips = {w.name: (w.health() or {}).get("offsets_skipped") for w in workers}
     for w in workers:
         stop_worker(w)
     result.require(report.stopped is None, f"the connector stopped early: {report.stopped}")
@@ -162,6 +163,12 @@ def broker_restart(rig: Rig, events: int, seed: int, load_seconds: float) -> Res
     result.require(not report.rejected, f"the connector rejected lines: {dict(report.rejected)}")
     for problem in decisions.problems() + gauges[:10]:
         result.require(False, problem)
+    if decisions.problems():  # the evidence, in the message a test failure prints
+        result.require(
+            False,
+            f"evidence: worker counters {counted}; events topic {delivered}; "
+            f"offsets skipped on the way to the agent {skips}",
+        )
     result.figures = {
         "events": len(log),
         "load_seconds": report.seconds,
@@ -177,6 +184,7 @@ def broker_restart(rig: Rig, events: int, seed: int, load_seconds: float) -> Res
         "workers_restarted": 0,
         "worker_counters": counted,
         "events_topic": delivered,
+        "offsets_skipped": skips,
     }
     result.summary = (
         f"{len(log):,} events paced over {report.seconds:.0f} s; broker down {down:.1f} s "

@@ -26,6 +26,7 @@ from streams.processor import Mode, Output, partition_for
 from streams.stalls import (
     DRILL_SKIP_CHANGELOG,
     RECOVERY_TICK,
+    OffsetTrail,
     RecoveryWatch,
     StallWatch,
     skip_one_changelog,
@@ -97,6 +98,7 @@ def install(worker: Worker) -> None:
     checkpointer = Checkpointer(worker)
     stalls = StallWatch()  # streams/stalls.py
     recoveries = RecoveryWatch()  # RELIABILITY.md, Found 5
+    trail = OffsetTrail()  # RELIABILITY.md, Found 3
     if os.environ.get(DRILL_SKIP_CHANGELOG) == "1":
         skip_one_changelog(cast(Any, app.tables).recovery)
 
@@ -104,6 +106,7 @@ def install(worker: Worker) -> None:
     async def track_cases(stream: Any) -> None:
         async for event in stream.noack().events():
             message = event.message
+            trail.saw(message.partition, message.offset)
             headers = dict(message.headers or ())  # a list of pairs or a mapping
             async with checkpointer.lock:
                 out = worker.processor.handle(
@@ -162,6 +165,7 @@ def install(worker: Worker) -> None:
             lost = {tp.partition for tp in revoked if tp.topic == worker.settings.events_topic}
             worker.store.unready()  # nothing answerable until the next recovery's rebuild
             worker.store.drop_partitions(lost)
+            trail.forget(lost)
             checkpointer.unacked = [
                 e for e in checkpointer.unacked if e.message.partition not in lost
             ]
@@ -204,6 +208,7 @@ def install(worker: Worker) -> None:
             "messages_resent": checkpointer.deliveries.resent,
             "stalls_repaired": stalls.repairs,
             "recovery_reseeks": recoveries.reseeks,
+            "offsets_skipped": {"jumps": trail.jumps, "offsets": trail.skipped},
             "watermarks": {str(k): v for k, v in worker.processor.watermarks.items()},
             "offsets": _consumer_offsets(worker),
         }

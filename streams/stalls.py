@@ -160,3 +160,35 @@ def skip_one_changelog(recovery: Any) -> None:
         await consumer.seek_wait({tp: end})
 
     recovery._seek_offsets = seek_then_skip
+
+
+class OffsetTrail:
+    """The offsets of the events topic the agent receives, per partition, to see a jump.
+
+    The events topic is neither compacted nor transactional, so its offsets follow each
+    other; between two seeks the agent must receive them one after the other. When it
+    does not, Faust dropped fetched messages on the way and its consumer marks the
+    missing offsets as a gap it may commit past (``Consumer._add_gap``): a jump is logged
+    with the offsets and counted (``/health`` ``offsets_skipped``). Forgotten at each
+    revocation, since the next assignment starts from the committed offsets.
+    """
+
+    def __init__(self) -> None:
+        self.next: dict[int, int] = {}
+        self.jumps = 0
+        self.skipped = 0
+
+    def saw(self, partition: int, offset: int) -> None:
+        expected = self.next.get(partition)
+        if expected is not None and offset > expected:
+            self.jumps += 1
+            self.skipped += offset - expected
+            log.warning(
+                "events topic offsets skipped on the way to the agent",
+                extra={"partition": partition, "expected": expected, "received": offset},
+            )
+        self.next[partition] = offset + 1
+
+    def forget(self, partitions: set[int]) -> None:
+        for partition in partitions:
+            self.next.pop(partition, None)

@@ -9,7 +9,7 @@ from typing import Any
 
 from faust.types import TP
 
-from streams.stalls import PATIENCE, StallWatch
+from streams.stalls import PATIENCE, OffsetTrail, StallWatch
 
 TP0, TP1 = TP("events", 0), TP("events", 1)
 
@@ -60,3 +60,16 @@ def test_a_moving_committed_offset_restarts_the_count() -> None:
     consumer._committed_offset[TP0] = 250
     ticks(watch, consumer, PATIENCE - 1)
     assert consumer.seeks == []
+
+
+def test_the_trail_counts_a_jump_and_not_a_seek_back() -> None:
+    trail = OffsetTrail()
+    for offset in (10, 11, 12, 17, 18):  # 13-16 never reached the agent
+        trail.saw(0, offset)
+    trail.saw(1, 40)  # the first of a partition is where the consumer starts
+    for offset in (15, 16, 17):  # a seek back (StallWatch) reads some again
+        trail.saw(0, offset)
+    assert (trail.jumps, trail.skipped) == (1, 4)
+    trail.forget({0})
+    trail.saw(0, 500)  # after a revocation: where the next assignment starts
+    assert (trail.jumps, trail.skipped) == (1, 4)
