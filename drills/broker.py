@@ -25,6 +25,7 @@ from connectors.producer import EventProducer
 from connectors.replay import LoadReport, load, replay
 from drills.checks import GroupProgress, check_decisions, gauge_problems, summed_gauges
 from drills.crash import EVENTS_PER_CASE
+from drills.rebalance import settled
 from drills.rig import LATENESS, Background, Result, Rig, alive, stop_worker, wait_for, worker_log
 from streams.errors import InvalidEvent
 from streams.events import CareEvent, decode_event, encode_event
@@ -102,13 +103,16 @@ def broker_restart(rig: Rig, events: int, seed: int, load_seconds: float) -> Res
     path.write_bytes(b"".join(encode_event(e) + b"\n" for e in log))
     topics = rig.topics()
     workers = [rig.worker(topics, f"broker-w{i}").start() for i in (1, 2)]
+    # Both workers in one settled generation before the load: a first worker owning all
+    # four partitions alone would otherwise start the load into a rebalance (it did in
+    # CI, where the second worker started later).
     wait_for(
         lambda: (
-            sorted(p for w in workers for p in (w.health() or {}).get("partitions", []))
-            == [0, 1, 2, 3]
+            settled(healths := [w.health() for w in workers])
+            and all(h is not None and h["partitions"] for h in healths)
         ),
         180,
-        "two workers owning the four partitions",
+        "two workers sharing the four partitions, settled",
     )
     span = max(e.occurred_at for e in log) - min(e.occurred_at for e in log)
     speed = span / load_seconds
