@@ -49,8 +49,8 @@ def test_crash_loses_no_decision_and_decides_nothing_twice(rig: Rig) -> None:
 
 @pytest.mark.xfail(
     strict=False,
-    reason="RELIABILITY.md, Found 3: intermittent (about 1 run in 15 under load); a failing "
-    "run keeps its logs and broker-restart.result.json with the evidence",
+    reason="RELIABILITY.md, Found 3: intermittent (1 of 17 runs alone, 2 of 2 CI runs); a "
+    "failing run keeps its logs and broker-restart.result.json with the evidence",
 )
 def test_broker_restart_mid_stream_loses_nothing_acknowledged(rig: Rig) -> None:
     result = broker_restart(
