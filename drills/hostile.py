@@ -340,7 +340,7 @@ def hostile(rig: Rig, inputs: int, seed: int, far: bool = True) -> Result:
         "rss_before_mib": rss_before / 2**20,
         "rss_after_mib": rss_after / 2**20,
         "seconds": time.monotonic() - began,
-        "atheris": "not used (see RELIABILITY.md)",
+        "atheris": "in the fuzz drill (drills/fuzz.py)",
     }
     accepted = sum(c.get("accepted", 0) for c in parser["by_family"].values())
     result.summary = (
