@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from typing import TYPE_CHECKING, Any, cast
 
@@ -24,12 +23,11 @@ from streams.changelog import ChangelogWriter
 from streams.delivery import Deliveries
 from streams.processor import Mode, Output, partition_for
 from streams.stalls import (
-    DRILL_SKIP_CHANGELOG,
     RECOVERY_TICK,
     OffsetTrail,
     RecoveryWatch,
     StallWatch,
-    skip_one_changelog,
+    gate_read_offsets,
 )
 from streams.views import install_views
 
@@ -99,14 +97,14 @@ def install(worker: Worker) -> None:
     stalls = StallWatch()  # streams/stalls.py
     recoveries = RecoveryWatch()  # RELIABILITY.md, Found 5
     trail = OffsetTrail()  # RELIABILITY.md, Found 3
-    if os.environ.get(DRILL_SKIP_CHANGELOG) == "1":
-        skip_one_changelog(cast(Any, app.tables).recovery)
 
     @app.agent(worker.events_topic, name="carewatch.cases", concurrency=1)
     async def track_cases(stream: Any) -> None:
+        consumer = app.consumer
         async for event in stream.noack().events():
             message = event.message
-            trail.saw(message.partition, message.offset)
+            if not await trail.admit(consumer, message.tp, message.offset):
+                continue  # an offset before it never came: it comes again after them
             headers = dict(message.headers or ())  # a list of pairs or a mapping
             async with checkpointer.lock:
                 out = worker.processor.handle(
@@ -135,8 +133,11 @@ def install(worker: Worker) -> None:
             events_topic = worker.settings.events_topic
             owned = [tp for tp in app.assignor.assigned_actives() if tp.topic == events_topic]
             if not app.rebalancing:
+                consumer = getattr(app, "_consumer", None)
                 holding = {e.message.partition for e in checkpointer.unacked}
-                await stalls.check(getattr(app, "_consumer", None), owned, holding)
+                await stalls.check(consumer, owned, holding)
+                if consumer is not None:
+                    await trail.watch(consumer, owned)
 
     async def rebuild() -> None:
         """After table recovery: reload the owned partitions' cases and their deadlines.
@@ -166,6 +167,7 @@ def install(worker: Worker) -> None:
             worker.store.unready()  # nothing answerable until the next recovery's rebuild
             worker.store.drop_partitions(lost)
             trail.forget(lost)
+            gate_read_offsets(app.consumer)  # before the fetcher starts again
             checkpointer.unacked = [
                 e for e in checkpointer.unacked if e.message.partition not in lost
             ]
@@ -183,6 +185,7 @@ def install(worker: Worker) -> None:
             await recoveries.check(recovery, getattr(app, "_consumer", None))
 
     async def on_assigned(app: Any, assigned: Any, **kwargs: Any) -> None:
+        gate_read_offsets(app.consumer)  # before the first recovery starts the fetcher
         if not recoveries.started:
             recoveries.started = True
             app.add_future(watch_recoveries())
@@ -208,7 +211,7 @@ def install(worker: Worker) -> None:
             "messages_resent": checkpointer.deliveries.resent,
             "stalls_repaired": stalls.repairs,
             "recovery_reseeks": recoveries.reseeks,
-            "offsets_skipped": {"jumps": trail.jumps, "offsets": trail.skipped},
+            "offsets_skipped": trail.health(),
             "watermarks": {str(k): v for k, v in worker.processor.watermarks.items()},
             "offsets": _consumer_offsets(worker),
         }

@@ -69,7 +69,7 @@ class StallWatch:
             )
             self.repairs += 1
             del self.seen[tp]
-            await consumer.seek(tp, committed)
+            await seek_back(consumer, tp, committed)
 
 
 RECOVERY_PATIENCE = 10.0  # seconds without a changelog record while some remain
@@ -129,66 +129,219 @@ class RecoveryWatch:
             await consumer.seek_wait({tp: offset})  # as the recovery seeks
 
 
-DRILL_SKIP_CHANGELOG = "CAREWATCH_DRILL_SKIP_CHANGELOG"
-
-
-def skip_one_changelog(recovery: Any) -> None:
-    """A drill's fault, armed by ``CAREWATCH_DRILL_SKIP_CHANGELOG=1``, never in production.
-
-    At the first table recovery with records to read, once the recovery has sought its
-    changelog partitions to where they start, the first of them with records remaining
-    is sought to its end instead: its records are never fetched, as when Faust drops
-    fetched records (Found 5). Without :class:`RecoveryWatch` the worker waits for them
-    until the next rebalance; the test of the watch arms this fault.
-    """
-    seek_offsets = recovery._seek_offsets
-
-    async def seek_then_skip(consumer: Any, tps: Any, offsets: Any, title: str) -> None:
-        await seek_offsets(consumer, tps, offsets, title)
-        if title != "active":
-            return
-        remaining = sorted(tp for tp, n in recovery.active_remaining().items() if n > 0)
-        if not remaining:
-            return  # nothing to read in this recovery: wait for one that has
-        recovery._seek_offsets = seek_offsets  # once
-        tp = remaining[0]
-        end = recovery.active_highwaters[tp] + 1
-        log.warning(
-            "drill fault: a changelog partition skipped to its end before recovery",
-            extra={"topic": tp.topic, "partition": tp.partition, "offset": end},
-        )
-        await consumer.seek_wait({tp: end})
-
-    recovery._seek_offsets = seek_then_skip
+REWIND_PATIENCE = 5.0  # seconds to wait for the offset a partition was sought back to
+TAIL_PATIENCE = 10.0  # seconds without a message while the log holds more
+END = 2**63  # past any offset
 
 
 class OffsetTrail:
-    """The offsets of the events topic the agent receives, per partition, to see a jump.
+    """The gate between Faust and the clocks: each partition's messages in offset order,
+    none missing (RELIABILITY.md, Found 3).
 
-    The events topic is neither compacted nor transactional, so its offsets follow each
-    other; between two seeks the agent must receive them one after the other. When it
-    does not, Faust dropped fetched messages on the way and its consumer marks the
-    missing offsets as a gap it may commit past (``Consumer._add_gap``): a jump is logged
-    with the offsets and counted (``/health`` ``offsets_skipped``). Forgotten at each
-    revocation, since the next assignment starts from the committed offsets.
+    The events topic is neither compacted nor written in transactions (README,
+    "Delivery"), so its offsets follow each other, and between two seeks the agent must
+    receive them one after the other. Faust's consumer can drop a fetched message on the
+    way: a partition not in its active set at that instant, a flow stopped or a
+    generation changed (``Consumer.getmany``), a delivery cut short by ``suspend_flow``
+    (``Consumer._drain_messages``). The fetch position has passed it, so it is not
+    fetched again, and Faust's commit goes past it: a jump of two or more offsets is
+    recorded as a gap that ``Consumer._new_offset`` fills as if acknowledged, and one
+    missing right at the committed offset passes its check (which allows a difference of
+    one). The event is lost for good, and the clocks apply the rest out of order.
+
+    :meth:`admit` sees every message before the clocks do. When offsets are missing, the
+    message is neither handed on nor acknowledged, Faust's gap is removed, and the
+    partition is sought back to the first missing offset (:class:`ReadOffsets` keeps
+    messages fetched before the seek from hiding the ones fetched again); later messages
+    are dropped until that offset arrives. So the clocks apply each partition in log
+    order, and the commit waits for every offset. A message Faust fetched last and
+    dropped has no successor to show a jump: :meth:`watch` seeks back a partition whose
+    log holds more than the agent received and that received nothing for
+    :data:`TAIL_PATIENCE` seconds, and seeks again a rewind whose offset has not come
+    after :data:`REWIND_PATIENCE` seconds.
     """
 
     def __init__(self) -> None:
-        self.next: dict[int, int] = {}
+        self.next: dict[int, int] = {}  # partition -> the offset the agent must receive next
+        self.rewinding: dict[int, tuple[int, float]] = {}  # partition -> (offset, sought at)
+        self.heard: dict[int, float] = {}  # partition -> when a message last arrived
         self.jumps = 0
-        self.skipped = 0
+        self.skipped = 0  # offsets missing at the jumps
+        self.dropped = 0  # messages held back until a rewind brought their turn
+        self.seeks = 0  # seeks back: jumps, tails and rewinds sought again
 
-    def saw(self, partition: int, offset: int) -> None:
-        expected = self.next.get(partition)
-        if expected is not None and offset > expected:
-            self.jumps += 1
-            self.skipped += offset - expected
-            log.warning(
-                "events topic offsets skipped on the way to the agent",
-                extra={"partition": partition, "expected": expected, "received": offset},
-            )
-        self.next[partition] = offset + 1
+    async def admit(self, consumer: Any, tp: Any, offset: int, now: float | None = None) -> bool:
+        """True: hand the message to the clocks. False: drop it; it comes again."""
+        partition = tp.partition
+        now = monotonic() if now is None else now
+        self.heard[partition] = now
+        rewind = self.rewinding.get(partition)
+        if rewind is not None:
+            target = rewind[0]
+            if offset > target:
+                self.dropped += 1
+                return False
+            if offset == target:
+                del self.rewinding[partition]
+                _forget_gaps(consumer, tp, target)  # those the messages before the seek left
+        else:
+            expected = self.next.get(partition)
+            if expected is None:  # the first message since an assignment
+                expected = _committed(consumer, tp)
+                if expected is None or offset > expected:
+                    expected = await _start(consumer, tp, expected)
+            if expected is not None and offset > expected:
+                self.jumps += 1
+                self.skipped += offset - expected
+                self.dropped += 1
+                log.warning(
+                    "events topic offsets skipped on the way to the agent, reading again",
+                    extra={"partition": partition, "expected": expected, "received": offset},
+                )
+                await self._rewind(consumer, tp, expected, now)
+                return False
+        if offset >= self.next.get(partition, 0):
+            self.next[partition] = offset + 1
+        return True
+
+    async def watch(self, consumer: Any, owned: list[Any], now: float | None = None) -> None:
+        """Every tick, outside rebalances: seek back what never arrived."""
+        now = monotonic() if now is None else now
+        for tp in owned:
+            partition = tp.partition
+            rewind = self.rewinding.get(partition)
+            if rewind is not None:
+                target, since = rewind
+                if now - since >= REWIND_PATIENCE:
+                    log.warning(
+                        "the offset a partition was sought back to has not come, seeking again",
+                        extra={"partition": partition, "offset": target},
+                    )
+                    await self._rewind(consumer, tp, target, now)
+                continue
+            expected = self.next.get(partition)
+            heard = self.heard.setdefault(partition, now)
+            if expected is None or now - heard < TAIL_PATIENCE:
+                continue
+            try:
+                end = consumer.highwater(tp)
+            except Exception:  # not assigned any more, or not fetched yet
+                continue
+            if end is not None and end > expected:
+                log.warning(
+                    "events topic messages fetched but never received, reading again",
+                    extra={"partition": partition, "expected": expected, "end": end},
+                )
+                await self._rewind(consumer, tp, expected, now)
+
+    async def _rewind(self, consumer: Any, tp: Any, offset: int, now: float) -> None:
+        self.seeks += 1
+        self.rewinding[tp.partition] = (offset, now)
+        self.heard[tp.partition] = now
+        _forget_gaps(consumer, tp, offset)  # else Faust commits past them as if acknowledged
+        await seek_back(consumer, tp, offset)
 
     def forget(self, partitions: set[int]) -> None:
+        """At a revocation: the next assignment starts from the committed offsets."""
         for partition in partitions:
             self.next.pop(partition, None)
+            self.rewinding.pop(partition, None)
+            self.heard.pop(partition, None)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "jumps": self.jumps,
+            "offsets": self.skipped,
+            "dropped_until_rewound": self.dropped,
+            "seeks": self.seeks,
+            "rewinding": sorted(self.rewinding),
+        }
+
+
+class ReadOffsets(dict[Any, Any]):
+    """Faust's consumer's read offsets (``Consumer._read_offset``), with floors.
+
+    Faust's fetch loop hands on a message only if its offset is at least the partition's
+    read offset, then sets the read offset to it. After a seek back, messages fetched
+    before the seek still come through and would raise the read offset past the ones
+    fetched again, which Faust would then drop. A partition with a floor keeps its read
+    offset at the floor until the message at the floor has come.
+    """
+
+    def __init__(self, offsets: Any = ()) -> None:
+        super().__init__(offsets)
+        self.floors: dict[Any, int] = {}
+
+    def __missing__(self, tp: Any) -> None:
+        return None  # as the defaultdict Faust makes
+
+    def hold(self, tp: Any, offset: int) -> None:
+        self.floors[tp] = offset
+        super().__setitem__(tp, offset or None)  # as Faust's seek sets it
+
+    def __setitem__(self, tp: Any, offset: Any) -> None:
+        floor = self.floors.get(tp)
+        if floor is not None and offset is not None:
+            if offset > floor:
+                return
+            if offset == floor:
+                del self.floors[tp]
+        super().__setitem__(tp, offset)
+
+    def pop(self, tp: Any, *default: Any) -> Any:
+        self.floors.pop(tp, None)
+        return super().pop(tp, *default)
+
+
+def gate_read_offsets(consumer: Any) -> None:
+    """Put :class:`ReadOffsets` in Faust's consumer. Faust's fetch loop binds the read
+    offsets when it starts, at every assignment, after the partitions-assigned signal."""
+    read_offsets = getattr(consumer, "_read_offset", None)
+    if read_offsets is not None and not isinstance(read_offsets, ReadOffsets):
+        consumer._read_offset = ReadOffsets(read_offsets)
+
+
+async def seek_back(consumer: Any, tp: Any, offset: int) -> None:
+    """Seek in the consumer's own thread (a seek from the event loop's thread races
+    aiokafka's fetcher: a KeyError in ``Fetcher`` crashed Faust's once), then hold the
+    read offset there until that offset's message has come (:class:`ReadOffsets`)."""
+    try:
+        await consumer.seek_wait({tp: offset})
+    except Exception as exc:  # revoked meanwhile: its next owner starts from the commit
+        log.warning(
+            "could not seek back a partition",
+            extra={"partition": tp.partition, "offset": offset, "error": repr(exc)},
+        )
+        return
+    read_offsets = getattr(consumer, "_read_offset", None)
+    if isinstance(read_offsets, ReadOffsets):
+        read_offsets.hold(tp, offset)
+
+
+def _forget_gaps(consumer: Any, tp: Any, offset: int) -> None:
+    gap = getattr(consumer, "_gap", {}).get(tp)
+    if gap:
+        gap.chop(offset, END)
+
+
+def _committed(consumer: Any, tp: Any) -> int | None:
+    """Where an assignment sought the partition: its committed offset (Faust keeps a
+    commit at offset 0, and none, as None)."""
+    committed = getattr(consumer, "_committed_offset", {}).get(tp)
+    return None if committed is None else int(committed)
+
+
+async def _start(consumer: Any, tp: Any, committed: int | None) -> int | None:
+    """The first offset an assignment reads: the committed one, unless the log no longer
+    holds it (or there is none), then the log's start, as the consumer resets to it."""
+    try:
+        earliest = (await consumer.earliest_offsets(tp)).get(tp)
+    except Exception as exc:  # the broker is away: no check for this first message
+        log.warning(
+            "could not read where a partition starts",
+            extra={"partition": tp.partition, "error": repr(exc)},
+        )
+        return committed
+    if earliest is None:
+        return committed
+    return int(earliest) if committed is None else max(committed, int(earliest))

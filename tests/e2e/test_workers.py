@@ -17,6 +17,7 @@ from streams.policy import load_policies
 from tests.conftest import Broker, TestTopics, make_topics
 from tests.e2e.expectations import (
     ROOT_POLICIES,
+    Reference,
     observed_gauges,
     reference,
     reference_gauges,
@@ -139,6 +140,12 @@ def test_a_worker_killed_mid_replay_loses_no_decision_and_decides_nothing_twice(
         first.stop()
         second.stop()
 
+    _assert_decided_as(broker, topics, ref)
+
+
+def _assert_decided_as(broker: Broker, topics: TestTopics, ref: Reference) -> None:
+    """The SLA topic holds the reference's decisions: none lost, none invented, none
+    differing, no deadline with two outcomes; repeats are identical."""
     produced = [json.loads(v) for _, v in read_topic(broker.bootstrap, topics.sla)]
     by_id: dict[str, dict[str, object]] = {}
     outcomes: dict[str, set[str]] = defaultdict(set)
@@ -147,7 +154,8 @@ def test_a_worker_killed_mid_replay_loses_no_decision_and_decides_nothing_twice(
         deadline = d["decision_id"].rsplit("|", 1)[0]
         if d["outcome"] != "warning":
             outcomes[deadline].add(d["outcome"])
-    assert set(by_id) == set(ref.decisions)  # none lost, none invented
+    lost, invented = set(ref.decisions) - set(by_id), set(by_id) - set(ref.decisions)
+    assert (len(lost), len(invented)) == (0, 0), "decisions lost, invented"
     assert all(len(o) == 1 for o in outcomes.values())  # never both met and breached
     for decision_id, want in ref.decisions.items():
         assert by_id[decision_id] == want
@@ -157,7 +165,7 @@ def test_a_recovery_that_never_receives_a_changelog_partition_reads_it_again(
     broker: Broker, tmp_path: Path
 ) -> None:
     """RELIABILITY.md, Found 5: a changelog partition whose records Faust never delivers
-    to the table recovery. The drill fault ``CAREWATCH_DRILL_SKIP_CHANGELOG`` puts one
+    to the table recovery. The drill fault ``skip-changelog`` (drills/faults.py) puts one
     partition's position at its end before the recovery fetches; the worker's
     RecoveryWatch must see it silent, read it again, and end the recovery with every
     case the first worker held."""
@@ -171,8 +179,7 @@ def test_a_recovery_that_never_receives_a_changelog_partition_reads_it_again(
     finally:
         first.stop()
     assert held > 200
-    fault = {"CAREWATCH_DRILL_SKIP_CHANGELOG": "1"}
-    second = WorkerProcess(topics, tmp_path, "w2", env=fault).start()
+    second = WorkerProcess(topics, tmp_path, "w2", faults=("skip-changelog",)).start()
     try:
         second.wait_partitions(4, timeout=120)
         health = second.health() or {}
@@ -181,3 +188,41 @@ def test_a_recovery_that_never_receives_a_changelog_partition_reads_it_again(
         assert health["cases"] == held, log_tail(second.log, 40)
     finally:
         second.stop()
+
+
+def test_messages_faust_drops_on_the_way_to_the_agent_are_read_again_in_order(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """RELIABILITY.md, Found 3: Faust's consumer drops a fetched message after its fetch
+    position has passed it, and commits past it. The drill faults drop, once each, the
+    first message of every partition (a group that never committed: Faust skips its check
+    of the first offset), one in the middle (Faust records a gap and fills it as if
+    acknowledged), and every clock marker (the last message: no later one shows it is
+    missing). The worker's OffsetTrail must read each again, in log order: every decision
+    as the reference, and the group committed to the end."""
+    topics = make_topics(broker, partitions=4)
+    events = generate(cases=300, seed=11, lateness=LATENESS)
+    ref = reference(events, load_policies(ROOT_POLICIES), LATENESS)
+    until = max(e.occurred_at for e in events) + 60 * 86400
+    faults = ("drop-offset=0", "drop-offset=300", "drop-markers")
+    worker = WorkerProcess(topics, tmp_path, "w", faults=faults).start()
+    try:
+        worker.wait_partitions(4)
+        try:
+            _replay(topics, events, until, timeout=200)
+            trail = (worker.health() or {})["offsets_skipped"]
+            assert trail["jumps"] >= 8, trail  # offsets 0 and 300 of each partition
+            # Markers alone: each dropped with nothing after it, to be missed and read again.
+            _replay(topics, [], until + 86400, timeout=200)
+        except BaseException as error:
+            raise AssertionError(
+                f"{error}: {worker.health()}\n{log_tail(worker.log, 40)}"
+            ) from error
+        trail = (worker.health() or {})["offsets_skipped"]
+    finally:
+        worker.stop()
+    text = worker.log.read_text()
+    assert text.count("drill fault: a fetched message dropped") == 16, "4 per partition"
+    assert text.count("fetched but never received") >= 4, trail
+    assert trail["rewinding"] == [], trail
+    _assert_decided_as(broker, topics, ref)

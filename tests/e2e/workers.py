@@ -32,8 +32,11 @@ class WorkerProcess:
         name: str,
         mode: str = "replay",
         env: dict[str, str] | None = None,
+        faults: tuple[str, ...] = (),
     ) -> None:
+        """``faults``: drill faults armed in the worker (:mod:`drills.faults`)."""
         self.topics = topics
+        self.faults = faults
         self.home = home
         self.name = name
         self.port = free_port()
@@ -59,13 +62,19 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker", "-l", "info"],
+                self.command(),
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
         return self
+
+    def command(self) -> list[str]:
+        if not self.faults:
+            return [sys.executable, "-m", "streams.cli", "worker", "-l", "info"]
+        armed = [arg for fault in self.faults for arg in ("--fault", fault)]
+        return [sys.executable, "-m", "drills.faults", *armed, "--", "worker", "-l", "info"]
 
     def health(self) -> dict[str, Any] | None:
         try:

@@ -1,6 +1,7 @@
-"""StallWatch on the bookkeeping Faust's consumer keeps (its private ``_acked`` and
-``_committed_offset``), given here as plain values; the stall itself was seen with a
-real broker (streams/stalls.py)."""
+"""StallWatch and OffsetTrail on the bookkeeping Faust's consumer keeps (its private
+``_acked``, ``_committed_offset``, ``_gap`` and ``_read_offset``), given here as plain
+values; the losses they repair were seen with a real broker, and
+``tests/e2e/test_workers.py`` repairs them in a real worker (streams/stalls.py)."""
 
 from __future__ import annotations
 
@@ -8,20 +9,44 @@ import asyncio
 from typing import Any
 
 from faust.types import TP
+from intervaltree import IntervalTree
 
-from streams.stalls import PATIENCE, OffsetTrail, StallWatch
+from streams.stalls import (
+    PATIENCE,
+    REWIND_PATIENCE,
+    TAIL_PATIENCE,
+    OffsetTrail,
+    ReadOffsets,
+    StallWatch,
+)
 
 TP0, TP1 = TP("events", 0), TP("events", 1)
 
 
 class Consumer:
-    def __init__(self, acked: dict[Any, list[int]], committed: dict[Any, int]) -> None:
-        self._acked = acked
-        self._committed_offset = committed
+    def __init__(
+        self,
+        acked: dict[Any, list[int]] | None = None,
+        committed: dict[Any, int | None] | None = None,
+    ) -> None:
+        self._acked = acked or {}
+        self._committed_offset = committed or {}
+        self._gap: dict[Any, IntervalTree] = {}
+        self._read_offset = ReadOffsets()
         self.seeks: list[tuple[Any, int]] = []
+        self.earliest = 0
+        self.highwaters: dict[Any, int] = {}
 
-    async def seek(self, tp: Any, offset: int) -> None:
-        self.seeks.append((tp, offset))
+    async def seek_wait(self, partitions: dict[Any, int]) -> None:
+        for tp, offset in partitions.items():
+            self.seeks.append((tp, offset))
+            self._read_offset[tp] = offset  # as Faust's does
+
+    async def earliest_offsets(self, *tps: Any) -> dict[Any, int]:
+        return {tp: self.earliest for tp in tps}
+
+    def highwater(self, tp: Any) -> int:
+        return self.highwaters[tp]
 
 
 def ticks(watch: StallWatch, consumer: Consumer, n: int, holding: set[int] | None = None) -> None:
@@ -62,14 +87,73 @@ def test_a_moving_committed_offset_restarts_the_count() -> None:
     assert consumer.seeks == []
 
 
-def test_the_trail_counts_a_jump_and_not_a_seek_back() -> None:
+def admit(
+    trail: OffsetTrail, consumer: Consumer, tp: Any, *offsets: int, now: float = 0
+) -> list[int]:
+    """The offsets the gate hands to the clocks."""
+    return [o for o in offsets if asyncio.run(trail.admit(consumer, tp, o, now=now))]
+
+
+def test_a_jump_is_read_again_from_the_first_missing_offset_in_log_order() -> None:
+    consumer = Consumer(committed={TP0: 10})
     trail = OffsetTrail()
-    for offset in (10, 11, 12, 17, 18):  # 13-16 never reached the agent
-        trail.saw(0, offset)
-    trail.saw(1, 40)  # the first of a partition is where the consumer starts
-    for offset in (15, 16, 17):  # a seek back (StallWatch) reads some again
-        trail.saw(0, offset)
-    assert (trail.jumps, trail.skipped) == (1, 4)
+    assert admit(trail, consumer, TP0, 10, 11, 12) == [10, 11, 12]
+    consumer._gap[TP0] = IntervalTree.from_tuples([(13, 18)])  # as Faust records 13-17
+    assert admit(trail, consumer, TP0, 17, 18) == []  # 13-16 never came
+    assert consumer.seeks == [(TP0, 13)]
+    assert not consumer._gap[TP0], "Faust would commit past the missing offsets"
+    assert consumer._read_offset[TP0] == 13
+    consumer._read_offset[TP0] = 19  # fetched before the seek: held at the floor
+    assert consumer._read_offset[TP0] == 13
+    assert admit(trail, consumer, TP0, 13, 14, 15, 16, 17, 18, 19) == [13, 14, 15, 16, 17, 18, 19]
+    consumer._read_offset[TP0] = 13  # the floor's message came: the read offset moves on
+    consumer._read_offset[TP0] = 14
+    assert consumer._read_offset[TP0] == 14
+    assert (trail.jumps, trail.skipped, trail.dropped, trail.seeks) == (1, 4, 2, 1)
+
+
+def test_a_repeat_before_the_expected_offset_goes_to_the_clocks_which_drop_repeats() -> None:
+    consumer = Consumer(committed={TP0: 10})
+    trail = OffsetTrail()
+    assert admit(trail, consumer, TP0, 10, 11, 12, 11, 12, 13) == [10, 11, 12, 11, 12, 13]
+    assert consumer.seeks == []
+    assert trail.jumps == 0
+
+
+def test_the_first_message_after_an_assignment_must_be_the_committed_one() -> None:
+    consumer = Consumer(committed={TP0: 40, TP1: None})
+    consumer.earliest = 0
+    trail = OffsetTrail()
+    assert admit(trail, consumer, TP0, 41) == []  # Faust's own check lets one offset pass
+    assert admit(trail, consumer, TP1, 1) == []  # never committed: the log's start
+    assert consumer.seeks == [(TP0, 40), (TP1, 0)]
     trail.forget({0})
-    trail.saw(0, 500)  # after a revocation: where the next assignment starts
-    assert (trail.jumps, trail.skipped) == (1, 4)
+    consumer.earliest = 60  # the log no longer holds offset 40: the consumer starts at 60
+    assert admit(trail, consumer, TP0, 60) == [60]
+
+
+def test_a_tail_that_never_came_is_read_again_after_the_patience() -> None:
+    consumer = Consumer(committed={TP0: 10, TP1: 5})
+    consumer.highwaters = {TP0: 13, TP1: 7}
+    trail = OffsetTrail()
+    admit(trail, consumer, TP0, 10, 11, now=100)  # 12 was fetched, and dropped
+    admit(trail, consumer, TP1, 5, 6, now=100)  # the end of its log
+    asyncio.run(trail.watch(consumer, [TP0, TP1], now=100 + TAIL_PATIENCE - 1))
+    assert consumer.seeks == []
+    asyncio.run(trail.watch(consumer, [TP0, TP1], now=100 + TAIL_PATIENCE))
+    assert consumer.seeks == [(TP0, 12)]
+    assert admit(trail, consumer, TP0, 12, now=111) == [12]
+
+
+def test_a_rewind_whose_offset_does_not_come_is_sought_again() -> None:
+    consumer = Consumer(committed={TP0: 10})
+    consumer.highwaters = {TP0: 30}
+    trail = OffsetTrail()
+    admit(trail, consumer, TP0, 10, 12, now=0)
+    asyncio.run(trail.watch(consumer, [TP0], now=REWIND_PATIENCE - 1))
+    assert admit(trail, consumer, TP0, 13, now=REWIND_PATIENCE - 1) == []
+    asyncio.run(trail.watch(consumer, [TP0], now=REWIND_PATIENCE))
+    assert consumer.seeks == [(TP0, 11), (TP0, 11)]
+    assert trail.health()["rewinding"] == [0]
+    trail.forget({0})  # revoked: the next assignment starts from the committed offset
+    assert trail.health()["rewinding"] == []
