@@ -63,23 +63,43 @@ def seeds(target: str) -> list[bytes]:
 
 def oracle(target: str) -> Callable[[bytes], None]:
     """The function libFuzzer calls with each input: it raises only on a finding."""
+    import logging
+
+    from prometheus_client import CollectorRegistry
+
     from connectors.config import MetaOptions
+    from connectors.producer import Record
     from connectors.webhook_events import parse_events
     from connectors.webhook_helpdesk import map_chatwoot
     from connectors.webhook_meta import map_meta
-    from connectors.webhook_payloads import PayloadError, Rejected, load_json
-    from connectors.x_mapping import BrandAccounts, MalformedPost, events_from_stream_line
+    from connectors.webhook_payloads import PayloadError, Rejected, encode_all, load_json
+    from connectors.x_delivery import checked
+    from connectors.x_mapping import MalformedPost, events_from_stream_line
     from streams.errors import InvalidEvent
-    from streams.events import REASONS, CareEvent, decode_event, encode_event
+    from streams.events import REASONS, CareEvent, decode_event
+    from streams.metrics import ConnectorMetrics
+    from tests.connectors.harness import FACEBOOK_PAGE, INSTAGRAM_ACCOUNT
+    from tests.connectors.test_x_mapping import BRANDS
 
-    def valid(events: Sequence[CareEvent]) -> None:
-        for event in events:
-            try:
-                encoded = encode_event(event)
-            except InvalidEvent:
-                continue  # refused with its reason: a 400 from the webhooks, a count in X's
+    logging.getLogger("carewatch").setLevel(logging.ERROR)  # X's skips log a warning each
+    x_metrics = ConnectorMetrics(CollectorRegistry(), "x")
+
+    def survive(pairs: Sequence[tuple[CareEvent, bytes]]) -> None:
+        for event, encoded in pairs:
             if decode_event(encoded) != event:
                 raise AssertionError(f"an event does not survive encoding: {event!r}")
+
+    def webhook(events: Sequence[CareEvent]) -> None:
+        """As the webhook writes them: all, or a 400 naming each the contract refuses."""
+        try:
+            records = encode_all(enumerate(events))
+        except Rejected:
+            return
+        survive([(e, r.value) for e, r in zip(events, records, strict=True)])
+
+    def x_stream(events: Sequence[CareEvent]) -> None:
+        """As the X connector writes them: the refused ones counted and skipped."""
+        survive([(e, Record.of(e).value) for e in checked(events, x_metrics)])
 
     def parser(data: bytes) -> None:
         try:
@@ -88,7 +108,7 @@ def oracle(target: str) -> Callable[[bytes], None]:
             if exc.reason not in REASONS:
                 raise AssertionError(f"unknown reason {exc.reason!r}") from exc
             return
-        valid([event])
+        webhook([event])
 
     def events(data: bytes) -> None:
         try:
@@ -98,40 +118,32 @@ def oracle(target: str) -> Callable[[bytes], None]:
         for record in records:
             decode_event(record.value)  # raises InvalidEvent: a finding here
 
-    meta_options = MetaOptions(
-        None, None, {"103249842441862": "du"}, {"17841405822304914": "mobifone"}
-    )
-    brands = [
-        BrandAccounts(
-            "du",
-            ("du_care", "du_bot"),
-            frozenset({"17250021", "1400000000000000001"}),
-            bot_account_ids=frozenset({"1400000000000000001"}),
-        ),
-        BrandAccounts("tele2", ("tele2_ru",), frozenset({"21650133"})),
-    ]
+    meta_options = MetaOptions(None, None, {FACEBOOK_PAGE: "du"}, {INSTAGRAM_ACCOUNT: "mobifone"})
 
-    def mapped(read: Callable[[object], Sequence[CareEvent]]) -> Callable[[bytes], None]:
+    def mapped(
+        read: Callable[[object], Sequence[CareEvent]],
+        deliver: Callable[[Sequence[CareEvent]], None] = webhook,
+    ) -> Callable[[bytes], None]:
         def one(data: bytes) -> None:
             try:
                 found = read(load_json(data))
             except (PayloadError, MalformedPost):
                 return
-            valid(found)
+            deliver(found)
 
         return one
 
     def x_line(doc: object) -> Sequence[CareEvent]:
         if not isinstance(doc, dict):
             return []  # the stream reader skips a line that is not an object
-        return events_from_stream_line(doc, brands, ingested_at=NOW)
+        return events_from_stream_line(doc, BRANDS, ingested_at=NOW)
 
     oracles: dict[str, Callable[[bytes], None]] = {
         "parser": parser,
         "events": events,
         "meta": mapped(lambda doc: map_meta(doc, meta_options, NOW).events),
         "chatwoot": mapped(lambda doc: map_chatwoot(doc, "7", "tele2", NOW)),
-        "x": mapped(x_line),
+        "x": mapped(x_line, x_stream),
     }
     return oracles[target]
 

@@ -191,7 +191,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep the valid year-1/year-9999 events away from the worker (RELIABILITY.md, Found 1)",
     )
-    p.add_argument("--fuzz-runs", type=int, default=1_000_000, help="atheris inputs per target")
+    p.add_argument("--fuzz-runs", type=int, default=200_000, help="atheris inputs per target")
     p.add_argument("--soak-minutes", type=float, default=30.0)
     p.add_argument("--soak-rate", type=float, default=100.0, help="events/s")
     p.add_argument("--soak-retention", type=float, default=30.0, help="CAREWATCH_RETENTION, s")
