@@ -242,6 +242,8 @@ def _consumer_offsets(worker: Worker) -> dict[str, dict[str, Any]]:
             "acked_uncommitted": len(waiting),
             "first_acked": min(waiting) if waiting else None,
             "paused": tp in paused,
+            "gaps": len(consumer._gap.get(tp) or ()),  # offsets Faust may commit unread
+            "read_floor": getattr(read, "floors", {}).get(tp),  # streams/stalls.py
         }
     return out
 

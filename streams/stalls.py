@@ -205,14 +205,23 @@ class OffsetTrail:
         return True
 
     async def watch(self, consumer: Any, owned: list[Any], now: float | None = None) -> None:
-        """Every tick, outside rebalances: seek back what never arrived."""
+        """Every tick, outside rebalances: seek back what Faust fetched and never handed on.
+
+        Only what Faust's fetch loop never handed on, not what waits in the agent's queue
+        (the agent waits while a checkpoint waits for the broker): a rewind whose offset
+        the fetch loop has not handed on (its :class:`ReadOffsets` floor stands), and a
+        partition whose agent has everything the fetch loop handed on while the log holds
+        more."""
         now = monotonic() if now is None else now
+        read_offsets = getattr(consumer, "_read_offset", None)
+        if not isinstance(read_offsets, ReadOffsets):
+            return
         for tp in owned:
             partition = tp.partition
             rewind = self.rewinding.get(partition)
             if rewind is not None:
                 target, since = rewind
-                if now - since >= REWIND_PATIENCE:
+                if tp in read_offsets.floors and now - since >= REWIND_PATIENCE:
                     log.warning(
                         "the offset a partition was sought back to has not come, seeking again",
                         extra={"partition": partition, "offset": target},
@@ -223,6 +232,9 @@ class OffsetTrail:
             heard = self.heard.setdefault(partition, now)
             if expected is None or now - heard < TAIL_PATIENCE:
                 continue
+            read = read_offsets.get(tp)
+            if read is None or read + 1 != expected:
+                continue  # the agent has not taken all Faust handed on yet
             try:
                 end = consumer.highwater(tp)
             except Exception:  # not assigned any more, or not fetched yet

@@ -138,6 +138,7 @@ def test_a_tail_that_never_came_is_read_again_after_the_patience() -> None:
     trail = OffsetTrail()
     admit(trail, consumer, TP0, 10, 11, now=100)  # 12 was fetched, and dropped
     admit(trail, consumer, TP1, 5, 6, now=100)  # the end of its log
+    consumer._read_offset.update({TP0: 11, TP1: 6})  # what Faust's fetch loop handed on
     asyncio.run(trail.watch(consumer, [TP0, TP1], now=100 + TAIL_PATIENCE - 1))
     assert consumer.seeks == []
     asyncio.run(trail.watch(consumer, [TP0, TP1], now=100 + TAIL_PATIENCE))
@@ -145,7 +146,19 @@ def test_a_tail_that_never_came_is_read_again_after_the_patience() -> None:
     assert admit(trail, consumer, TP0, 12, now=111) == [12]
 
 
-def test_a_rewind_whose_offset_does_not_come_is_sought_again() -> None:
+def test_messages_waiting_in_the_agents_queue_are_not_read_again() -> None:
+    """The agent waits (a checkpoint waits for the broker): Faust handed on more than the
+    agent took, so nothing was lost, and reading again would only add repeats."""
+    consumer = Consumer(committed={TP0: 10})
+    consumer.highwaters = {TP0: 30}
+    trail = OffsetTrail()
+    admit(trail, consumer, TP0, 10, 11, now=100)
+    consumer._read_offset[TP0] = 29
+    asyncio.run(trail.watch(consumer, [TP0], now=100 + 10 * TAIL_PATIENCE))
+    assert consumer.seeks == []
+
+
+def test_a_rewind_whose_offset_faust_never_handed_on_is_sought_again() -> None:
     consumer = Consumer(committed={TP0: 10})
     consumer.highwaters = {TP0: 30}
     trail = OffsetTrail()
@@ -153,6 +166,9 @@ def test_a_rewind_whose_offset_does_not_come_is_sought_again() -> None:
     asyncio.run(trail.watch(consumer, [TP0], now=REWIND_PATIENCE - 1))
     assert admit(trail, consumer, TP0, 13, now=REWIND_PATIENCE - 1) == []
     asyncio.run(trail.watch(consumer, [TP0], now=REWIND_PATIENCE))
+    assert consumer.seeks == [(TP0, 11), (TP0, 11)]
+    consumer._read_offset[TP0] = 11  # handed on: the agent will see it, no seek
+    asyncio.run(trail.watch(consumer, [TP0], now=10 * REWIND_PATIENCE))
     assert consumer.seeks == [(TP0, 11), (TP0, 11)]
     assert trail.health()["rewinding"] == [0]
     trail.forget({0})  # revoked: the next assignment starts from the committed offset
