@@ -27,7 +27,7 @@ from streams.stalls import (
     OffsetTrail,
     RecoveryWatch,
     StallWatch,
-    gate_read_offsets,
+    gate_consumer,
 )
 from streams.views import install_views
 
@@ -167,7 +167,6 @@ def install(worker: Worker) -> None:
             worker.store.unready()  # nothing answerable until the next recovery's rebuild
             worker.store.drop_partitions(lost)
             trail.forget(lost)
-            gate_read_offsets(app.consumer)  # before the fetcher starts again
             checkpointer.unacked = [
                 e for e in checkpointer.unacked if e.message.partition not in lost
             ]
@@ -185,7 +184,7 @@ def install(worker: Worker) -> None:
             await recoveries.check(recovery, getattr(app, "_consumer", None))
 
     async def on_assigned(app: Any, assigned: Any, **kwargs: Any) -> None:
-        gate_read_offsets(app.consumer)  # before the first recovery starts the fetcher
+        gate_consumer(app.consumer, worker.settings.events_topic)  # before its fetcher starts
         if not recoveries.started:
             recoveries.started = True
             app.add_future(watch_recoveries())

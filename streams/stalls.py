@@ -131,7 +131,6 @@ class RecoveryWatch:
 
 REWIND_PATIENCE = 5.0  # seconds to wait for the offset a partition was sought back to
 TAIL_PATIENCE = 10.0  # seconds without a message while the log holds more
-END = 2**63  # past any offset
 
 
 class OffsetTrail:
@@ -150,15 +149,15 @@ class OffsetTrail:
     one). The event is lost for good, and the clocks apply the rest out of order.
 
     :meth:`admit` sees every message before the clocks do. When offsets are missing, the
-    message is neither handed on nor acknowledged, Faust's gap is removed, and the
-    partition is sought back to the first missing offset (:class:`ReadOffsets` keeps
-    messages fetched before the seek from hiding the ones fetched again); later messages
-    are dropped until that offset arrives. So the clocks apply each partition in log
-    order, and the commit waits for every offset. A message Faust fetched last and
-    dropped has no successor to show a jump: :meth:`watch` seeks back a partition whose
-    log holds more than the agent received and that received nothing for
-    :data:`TAIL_PATIENCE` seconds, and seeks again a rewind whose offset has not come
-    after :data:`REWIND_PATIENCE` seconds.
+    message is neither handed on nor acknowledged, and the partition is sought back to
+    the first missing offset; later messages are dropped until that offset arrives. So
+    the clocks apply each partition in log order, and the commit waits for every offset
+    (Faust records no gaps in this topic: :func:`gate_consumer`). :class:`ReadOffsets`
+    keeps messages fetched before the seek from hiding the ones fetched again. A message
+    Faust fetched last and dropped has no successor to show a jump: :meth:`watch` seeks
+    back a partition that received nothing for :data:`TAIL_PATIENCE` seconds while the
+    log holds more than Faust handed on, and seeks again a rewind whose offset Faust has
+    not handed on after :data:`REWIND_PATIENCE` seconds.
     """
 
     def __init__(self) -> None:
@@ -183,7 +182,6 @@ class OffsetTrail:
                 return False
             if offset == target:
                 del self.rewinding[partition]
-                _forget_gaps(consumer, tp, target)  # those the messages before the seek left
         else:
             expected = self.next.get(partition)
             if expected is None:  # the first message since an assignment
@@ -250,7 +248,6 @@ class OffsetTrail:
         self.seeks += 1
         self.rewinding[tp.partition] = (offset, now)
         self.heard[tp.partition] = now
-        _forget_gaps(consumer, tp, offset)  # else Faust commits past them as if acknowledged
         await seek_back(consumer, tp, offset)
 
     def forget(self, partitions: set[int]) -> None:
@@ -305,12 +302,29 @@ class ReadOffsets(dict[Any, Any]):
         return super().pop(tp, *default)
 
 
-def gate_read_offsets(consumer: Any) -> None:
-    """Put :class:`ReadOffsets` in Faust's consumer. Faust's fetch loop binds the read
-    offsets when it starts, at every assignment, after the partitions-assigned signal."""
-    read_offsets = getattr(consumer, "_read_offset", None)
-    if read_offsets is not None and not isinstance(read_offsets, ReadOffsets):
-        consumer._read_offset = ReadOffsets(read_offsets)
+def gate_consumer(consumer: Any, topic: str) -> None:
+    """Fit Faust's consumer for :class:`OffsetTrail`, once: :class:`ReadOffsets` as its
+    read offsets (its fetch loop binds them when it starts, in the first table recovery,
+    after the partitions-assigned signal), and no gaps recorded in ``topic``.
+
+    Faust records a jump in a partition's offsets as a gap and commits over it as if it
+    were acknowledged (``Consumer._add_gap``, ``_new_offset``), for compacted and
+    transactional topics. The events topic has no gaps of its own, so every jump there is
+    a message dropped on the way, which OffsetTrail reads again; and while a partition is
+    held at a floor, each message fetched before the seek back looks like a jump. Filled
+    in, such gaps would commit offsets the agent has not applied yet, and put repeats in
+    Faust's list of acknowledged offsets, which then commits a few offsets per round."""
+    if getattr(consumer, "_carewatch_gated", False):
+        return
+    consumer._carewatch_gated = True
+    consumer._read_offset = ReadOffsets(consumer._read_offset)
+    add_gap = consumer._add_gap
+
+    async def add_gap_elsewhere(tp: Any, offset_from: int, offset_to: int) -> None:
+        if tp.topic != topic:
+            await add_gap(tp, offset_from, offset_to)
+
+    consumer._add_gap = add_gap_elsewhere
 
 
 async def seek_back(consumer: Any, tp: Any, offset: int) -> None:
@@ -328,12 +342,6 @@ async def seek_back(consumer: Any, tp: Any, offset: int) -> None:
     read_offsets = getattr(consumer, "_read_offset", None)
     if isinstance(read_offsets, ReadOffsets):
         read_offsets.hold(tp, offset)
-
-
-def _forget_gaps(consumer: Any, tp: Any, offset: int) -> None:
-    gap = getattr(consumer, "_gap", {}).get(tp)
-    if gap:
-        gap.chop(offset, END)
 
 
 def _committed(consumer: Any, tp: Any) -> int | None:

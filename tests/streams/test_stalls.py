@@ -1,5 +1,5 @@
 """StallWatch and OffsetTrail on the bookkeeping Faust's consumer keeps (its private
-``_acked``, ``_committed_offset``, ``_gap`` and ``_read_offset``), given here as plain
+``_acked``, ``_committed_offset`` and ``_read_offset``), given here as plain
 values; the losses they repair were seen with a real broker, and
 ``tests/e2e/test_workers.py`` repairs them in a real worker (streams/stalls.py)."""
 
@@ -9,7 +9,6 @@ import asyncio
 from typing import Any
 
 from faust.types import TP
-from intervaltree import IntervalTree
 
 from streams.stalls import (
     PATIENCE,
@@ -18,6 +17,7 @@ from streams.stalls import (
     OffsetTrail,
     ReadOffsets,
     StallWatch,
+    gate_consumer,
 )
 
 TP0, TP1 = TP("events", 0), TP("events", 1)
@@ -31,7 +31,6 @@ class Consumer:
     ) -> None:
         self._acked = acked or {}
         self._committed_offset = committed or {}
-        self._gap: dict[Any, IntervalTree] = {}
         self._read_offset = ReadOffsets()
         self.seeks: list[tuple[Any, int]] = []
         self.earliest = 0
@@ -98,10 +97,8 @@ def test_a_jump_is_read_again_from_the_first_missing_offset_in_log_order() -> No
     consumer = Consumer(committed={TP0: 10})
     trail = OffsetTrail()
     assert admit(trail, consumer, TP0, 10, 11, 12) == [10, 11, 12]
-    consumer._gap[TP0] = IntervalTree.from_tuples([(13, 18)])  # as Faust records 13-17
     assert admit(trail, consumer, TP0, 17, 18) == []  # 13-16 never came
     assert consumer.seeks == [(TP0, 13)]
-    assert not consumer._gap[TP0], "Faust would commit past the missing offsets"
     assert consumer._read_offset[TP0] == 13
     consumer._read_offset[TP0] = 19  # fetched before the seek: held at the floor
     assert consumer._read_offset[TP0] == 13
@@ -173,3 +170,25 @@ def test_a_rewind_whose_offset_faust_never_handed_on_is_sought_again() -> None:
     assert trail.health()["rewinding"] == [0]
     trail.forget({0})  # revoked: the next assignment starts from the committed offset
     assert trail.health()["rewinding"] == []
+
+
+def test_the_gated_consumer_records_gaps_only_outside_the_events_topic() -> None:
+    recorded: list[tuple[Any, int, int]] = []
+
+    class FaustConsumer:
+        def __init__(self) -> None:
+            self._read_offset: dict[Any, int | None] = {TP0: 7}
+
+        async def _add_gap(self, tp: Any, offset_from: int, offset_to: int) -> None:
+            recorded.append((tp, offset_from, offset_to))
+
+    consumer = FaustConsumer()
+    gate_consumer(consumer, "events")
+    gate_consumer(consumer, "events")  # once
+    assert isinstance(consumer._read_offset, ReadOffsets)
+    assert consumer._read_offset[TP0] == 7
+    assert consumer._read_offset[TP1] is None  # as Faust's defaultdict
+    changelog = TP("changelog", 0)
+    asyncio.run(consumer._add_gap(TP0, 13, 17))
+    asyncio.run(consumer._add_gap(changelog, 3, 5))
+    assert recorded == [(changelog, 3, 5)]
