@@ -47,12 +47,9 @@ def test_crash_loses_no_decision_and_decides_nothing_twice(rig: Rig) -> None:
     assert result.figures["decisions"]["expected"] > 500
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="RELIABILITY.md, Found 3: intermittent (1 of 17 runs alone, 2 of 2 CI runs); a "
-    "failing run keeps its logs and broker-restart.result.json with the evidence",
-)
 def test_broker_restart_mid_stream_loses_nothing_acknowledged(rig: Rig) -> None:
+    """RELIABILITY.md, Found 3 (fixed): a failing run keeps its logs and
+    broker-restart.result.json with the evidence."""
     result = broker_restart(
         rig, QUICK["broker_events"], seed=4, load_seconds=QUICK["broker_seconds"]
     )
