@@ -163,6 +163,7 @@ class OffsetTrail:
     def __init__(self) -> None:
         self.next: dict[int, int] = {}  # partition -> the offset the agent must receive next
         self.rewinding: dict[int, tuple[int, float]] = {}  # partition -> (offset, sought at)
+        self.unsought: set[int] = set()  # rewinding partitions whose seek failed
         self.heard: dict[int, float] = {}  # partition -> when a message last arrived
         self.jumps = 0
         self.skipped = 0  # offsets missing at the jumps
@@ -219,7 +220,8 @@ class OffsetTrail:
             rewind = self.rewinding.get(partition)
             if rewind is not None:
                 target, since = rewind
-                if tp in read_offsets.floors and now - since >= REWIND_PATIENCE:
+                waiting = tp in read_offsets.floors or partition in self.unsought
+                if waiting and now - since >= REWIND_PATIENCE:
                     log.warning(
                         "the offset a partition was sought back to has not come, seeking again",
                         extra={"partition": partition, "offset": target},
@@ -248,13 +250,17 @@ class OffsetTrail:
         self.seeks += 1
         self.rewinding[tp.partition] = (offset, now)
         self.heard[tp.partition] = now
-        await seek_back(consumer, tp, offset)
+        if await seek_back(consumer, tp, offset):
+            self.unsought.discard(tp.partition)
+        else:
+            self.unsought.add(tp.partition)  # tried again by watch, unless revoked
 
     def forget(self, partitions: set[int]) -> None:
         """At a revocation: the next assignment starts from the committed offsets."""
         for partition in partitions:
             self.next.pop(partition, None)
             self.rewinding.pop(partition, None)
+            self.unsought.discard(partition)
             self.heard.pop(partition, None)
 
     def health(self) -> dict[str, Any]:
@@ -327,21 +333,24 @@ def gate_consumer(consumer: Any, topic: str) -> None:
     consumer._add_gap = add_gap_elsewhere
 
 
-async def seek_back(consumer: Any, tp: Any, offset: int) -> None:
+async def seek_back(consumer: Any, tp: Any, offset: int) -> bool:
     """Seek in the consumer's own thread (a seek from the event loop's thread races
     aiokafka's fetcher: a KeyError in ``Fetcher`` crashed Faust's once), then hold the
-    read offset there until that offset's message has come (:class:`ReadOffsets`)."""
+    read offset there until that offset's message has come (:class:`ReadOffsets`).
+    False when the seek failed (most likely revoked meanwhile: its next owner starts
+    from the commit)."""
     try:
         await consumer.seek_wait({tp: offset})
-    except Exception as exc:  # revoked meanwhile: its next owner starts from the commit
+    except Exception as exc:
         log.warning(
             "could not seek back a partition",
             extra={"partition": tp.partition, "offset": offset, "error": repr(exc)},
         )
-        return
+        return False
     read_offsets = getattr(consumer, "_read_offset", None)
     if isinstance(read_offsets, ReadOffsets):
         read_offsets.hold(tp, offset)
+    return True
 
 
 def _committed(consumer: Any, tp: Any) -> int | None:

@@ -192,3 +192,22 @@ def test_the_gated_consumer_records_gaps_only_outside_the_events_topic() -> None
     asyncio.run(consumer._add_gap(TP0, 13, 17))
     asyncio.run(consumer._add_gap(changelog, 3, 5))
     assert recorded == [(changelog, 3, 5)]
+
+
+def test_a_rewind_whose_seek_failed_is_sought_again() -> None:
+    class Failing(Consumer):
+        fail = True
+
+        async def seek_wait(self, partitions: dict[Any, int]) -> None:
+            if self.fail:
+                raise RuntimeError("not assigned")
+            await super().seek_wait(partitions)
+
+    consumer = Failing(committed={TP0: 10})
+    trail = OffsetTrail()
+    admit(trail, consumer, TP0, 10, 12, now=0)
+    assert consumer.seeks == []
+    consumer.fail = False
+    asyncio.run(trail.watch(consumer, [TP0], now=REWIND_PATIENCE))
+    assert consumer.seeks == [(TP0, 11)]
+    assert admit(trail, consumer, TP0, 11, 12, now=REWIND_PATIENCE) == [11, 12]
