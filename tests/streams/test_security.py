@@ -247,7 +247,9 @@ def test_a_replay_sends_and_watches_the_group_through_sasl(sasl_node: kafka.Kafk
             client_config=client,
         )
     got = _read_all(settings, settings.events_topic, len(lines) + settings.partitions)
-    assert [v for v in got if v in lines] == lines  # the lines, plus one marker a partition
+    # The lines once each, plus one marker a partition. Without a key (invalid events
+    # have none) the producer picks their partitions, so their order across them is open.
+    assert sorted(v for v in got if v in lines) == sorted(lines)
 
 
 def test_every_connector_client_gets_the_security_settings(tmp_path: Path) -> None:
