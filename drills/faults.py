@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from streams.control import CLOCK, CONTROL_HEADER
+from streams.settings import Settings
 
 log = logging.getLogger("carewatch.drills.faults")
 
@@ -61,7 +61,7 @@ def drop_messages(should_drop: Callable[[Any], bool]) -> None:
     picks, after the fetch position has passed them, as Faust's own drops do."""
     from faust.transport.consumer import Consumer
 
-    topic = os.environ.get("CAREWATCH_EVENTS_TOPIC", "care.events.v1")
+    topic = Settings.from_env().events_topic  # as the worker will read it
     getmany = Consumer.getmany
     dropped: set[tuple[int, int]] = set()
 
