@@ -13,6 +13,11 @@ fault copies, at one place in Faust, a way its consumer was seen to lose message
   active at that instant (Found 3; repaired by ``streams.stalls.OffsetTrail``).
 - ``drop-markers``: the same for the first delivery of every clock marker, the last
   message of each partition at the end of a replay, which no later message follows.
+- ``die-mid-checkpoint=N``: at the N-th checkpoint that writes at least
+  :data:`PARTIAL_AT_LEAST` states, only the newest half of them (by horizon) reaches
+  the changelog, then the worker SIGKILLs itself: a kill between two of a checkpoint's
+  producer batches, which land in no set order (RELIABILITY.md, Found 7; repaired by
+  the partition clock records of ``streams.changelog``).
 
 Every fault logs a line starting with ``drill fault`` when it strikes.
 """
@@ -21,9 +26,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
+
+import orjson
 
 from streams.control import CLOCK, CONTROL_HEADER
 from streams.settings import Settings
@@ -80,6 +89,38 @@ def drop_messages(should_drop: Callable[[Any], bool]) -> None:
     Consumer.getmany = getmany_dropping  # type: ignore[method-assign,assignment]
 
 
+PARTIAL_AT_LEAST = 40
+
+
+def die_mid_checkpoint(nth: int) -> None:
+    from streams.changelog import ChangelogWriter
+
+    write = ChangelogWriter.write
+    seen = [0]
+
+    async def write_part_then_die(self: Any, changes: Any, deliveries: Any) -> int:
+        changes = list(changes)
+        states = [c for c in changes if c[2] is not None]
+        if len(states) >= PARTIAL_AT_LEAST:
+            seen[0] += 1
+        if seen[0] < nth or len(states) < PARTIAL_AT_LEAST:
+            return int(await write(self, changes, deliveries))
+        states.sort(key=lambda change: orjson.loads(change[2]).get("h") or 0.0, reverse=True)
+        landed = states[: len(states) // 2]
+        await write(self, landed, deliveries)
+        await deliveries.confirm()
+        log.warning(
+            "drill fault: a checkpoint killed after part of its states",
+            extra={"landed": len(landed), "states": len(states)},
+        )
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    ChangelogWriter.write = write_part_then_die  # type: ignore[method-assign]
+
+
 def _is_marker(message: Any) -> bool:
     return dict(message.headers or ()).get(CONTROL_HEADER) == CLOCK
 
@@ -93,6 +134,8 @@ def arm(fault: str) -> None:
         drop_messages(lambda message: message.offset == offset)
     elif name == "drop-markers":
         drop_messages(_is_marker)
+    elif name == "die-mid-checkpoint":
+        die_mid_checkpoint(int(value))
     else:
         raise SystemExit(f"drills.faults: unknown fault {fault!r}")
 

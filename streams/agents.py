@@ -2,11 +2,13 @@
 
 Delivery: at-least-once, idempotent by design. Events are acknowledged only at a
 checkpoint, which runs in this order: (1) flush the producer, so every decision sent so
-far is in Kafka; (2) write the changed case states to the table (changelog); (3)
-acknowledge the events, so Faust may commit their offsets (it flushes the producer
-again before committing). A crash anywhere replays events from the committed offset
-against a state that is at most as new, so decisions may repeat, always with the same
-``decision_id``, and none is lost. The agent runs with concurrency 1 (faust#606).
+far is in Kafka; (2) write the changed case states to the table (changelog); (3) in
+replay mode, record each partition's clock there too; (4) acknowledge the events, so
+Faust may commit their offsets (it flushes the producer again before committing). A
+crash anywhere replays events from the committed offset against states at least as new
+(newer where it struck mid-checkpoint) and the clock recorded with the last complete
+checkpoint, so decisions may repeat, always identical, and none is lost. The agent runs
+with concurrency 1 (faust#606).
 """
 
 from __future__ import annotations
@@ -60,13 +62,19 @@ class Checkpointer:
         )
 
     async def run(self) -> None:
-        """Confirm the decisions, write and confirm the states, acknowledge. Call with
+        """Confirm the decisions, write and confirm the states, then the partitions'
+        replay clocks, acknowledge. Call with
         :attr:`lock` held. Confirming waits until Kafka has every message, sending again
         what failed (streams/delivery.py), so nothing is acknowledged before what it
         caused is in Kafka, even across a broker restart."""
+        worker = self.worker
         await self.deliveries.confirm()
-        self.written += await self.changelog.write(self.worker.store.changes(), self.deliveries)
+        self.written += await self.changelog.write(worker.store.changes(), self.deliveries)
         await self.deliveries.confirm()
+        clocks = worker.store.clock_changes(worker.processor.watermarks, worker.settings.partitions)
+        if clocks:  # after the states: see "Partition clocks" in streams/cases.py
+            await self.changelog.write(clocks, self.deliveries)
+            await self.deliveries.confirm()
         for event in self.unacked:
             event.ack()
         self.unacked.clear()
@@ -253,9 +261,11 @@ def _active_partitions(worker: Worker) -> set[int]:
 
 
 def _restore_watermarks(worker: Worker, active: set[int]) -> None:
-    """A restarted replay worker resumes each partition's clock where its cases left it."""
-    lateness = worker.settings.lateness
+    """A restarted replay worker resumes each partition's clock from its last record in
+    the changelog ("Partition clocks" in streams/cases.py), not from its newest case
+    state: a crash mid-checkpoint can leave newer states than the acknowledged events.
+    A partition with no record has had no event acknowledged: its clock starts anew."""
     for partition in active:
-        horizons = [s.horizon for s in worker.store.cases(partition) if s.horizon is not None]
-        if horizons and partition not in worker.processor.watermarks:
-            worker.processor.watermarks[partition] = max(horizons) + lateness
+        clock = worker.store.clocks.get(partition)
+        if clock is not None and partition not in worker.processor.watermarks:
+            worker.processor.watermarks[partition] = clock

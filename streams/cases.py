@@ -10,16 +10,46 @@ checkpoint replays the events from the committed offset against the older state 
 sends the same decisions again, with the same ``decision_id``.
 
 It also means one changelog message per case per checkpoint instead of one per event.
+
+**Partition clocks.** In replay mode a partition's stream clock is its watermark, and a
+decision's ``decided_at`` depends on it. A checkpoint's states reach the changelog in
+several producer batches, so a crash can leave some of them there and not the others;
+the newest states then say nothing true about the clock at the committed offset. So each
+checkpoint, once its states are in Kafka and before its events are acknowledged, also
+records each partition's clock under a reserved key (:func:`clock_key`). A restarted
+worker resumes the clock from that record: every event read again up to it is in the
+states (a duplicate), and from it on the clock moves as it did the first time
+(RELIABILITY.md, Found 7).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, MutableMapping
+import functools
+import itertools
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, MutableMapping
+from typing import Final
 
 import orjson
+from kafka.partitioner.default import murmur2
 
 from streams.clocks import CaseState
 from streams.deadlines import DeadlineIndex
+
+CLOCK_KEY_PREFIX: Final = "~clock:"
+"""Keys of the partition clock records. No case key starts so: a case key starts with
+its platform (CONTRACT section 1)."""
+
+
+@functools.cache
+def clock_key(partition: int, partitions: int) -> str:
+    """The record key of ``partition``'s clock: the first ``~clock:<partition>:<n>`` that
+    Kafka's partitioner (murmur2) puts in ``partition``, so that its changelog partition,
+    its RocksDB partition and its recovery are those of the partition's cases."""
+    for n in itertools.count():
+        key = f"{CLOCK_KEY_PREFIX}{partition}:{n}"
+        if (murmur2(key.encode()) & 0x7FFFFFFF) % partitions == partition:
+            return key
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class CaseStore:
@@ -47,6 +77,8 @@ class CaseStore:
         # (see :meth:`unready_reason`).
         self.ready: set[int] = set()
         self.generation: int | None = None
+        # Each partition's replay clock as last recorded in the changelog (or read back).
+        self.clocks: dict[int, float] = {}
 
     # -- reading -------------------------------------------------------------------
 
@@ -110,6 +142,19 @@ class CaseStore:
         self._expired.clear()
         return out
 
+    def clock_changes(
+        self, clocks: Mapping[int, float], partitions: int
+    ) -> list[tuple[str, int, bytes]]:
+        """``(key, partition, record)`` for each partition whose clock moved since its last
+        record; write them only once the states of the same checkpoint are in Kafka."""
+        out = []
+        for partition, clock in clocks.items():
+            if self.clocks.get(partition) != clock:
+                record = orjson.dumps({"clock": clock})
+                out.append((clock_key(partition, partitions), partition, record))
+                self.clocks[partition] = clock
+        return out
+
     def checkpoint(self) -> int:
         """Write :meth:`changes` to :attr:`table`; returns the states written."""
         written = 0
@@ -140,6 +185,10 @@ class CaseStore:
         loaded = 0
         for key, raw in items:
             partition = partition_of(key)
+            if key.startswith(CLOCK_KEY_PREFIX):
+                if partition in active:
+                    self.clocks.setdefault(partition, float(orjson.loads(raw)["clock"]))
+                continue
             if partition not in active or key in self._cases.get(partition, {}):
                 continue
             state = CaseState.from_dict(orjson.loads(raw))
@@ -170,6 +219,7 @@ class CaseStore:
         acknowledged, so the next owner processes them again from the table."""
         for partition in partitions:
             self.ready.discard(partition)
+            self.clocks.pop(partition, None)
             for key in self._cases.pop(partition, {}):
                 self._dirty.pop(key, None)
             # Expired cases are no longer in _cases: their pending deletes go by partition.

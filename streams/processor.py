@@ -172,9 +172,8 @@ class CaseProcessor:
                 out.decisions.extend(self.tick(partition))
 
     def _advance_all(self, partition: int) -> list[Decision]:
-        """Move every case of the partition to its clock, due or not: only at a replay's end,
-        and it leaves every case's horizon at the clock, so a restarted worker resumes the
-        partition's watermark exactly (see ``_restore_watermarks`` in streams.agents)."""
+        """Move every case of the partition to its clock, due or not: only at a replay's
+        end, and it leaves every case's horizon at the clock."""
         clock = self.clock(partition)
         assert clock is not None
         return self._run_clock(partition, list(self.store.cases(partition)), clock)

@@ -143,6 +143,52 @@ def test_a_worker_killed_mid_replay_loses_no_decision_and_decides_nothing_twice(
     _assert_decided_as(broker, topics, ref)
 
 
+def test_a_worker_killed_in_the_middle_of_a_checkpoint_decides_each_deadline_as_before(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """RELIABILITY.md, Found 7: a kill between two of a checkpoint's changelog batches
+    leaves some of its states in the changelog and not the rest. The drill fault
+    ``die-mid-checkpoint`` (drills/faults.py) lands the newest half and kills the worker.
+    The next worker must resume each partition's clock where the events acknowledged
+    before left it, not where the newest state says: from there, an event read again for
+    a case whose state did not land is decided as the first time, with the same
+    ``decided_at``."""
+    topics = make_topics(broker, partitions=4)
+    events = generate(cases=1200, seed=5, lateness=LATENESS)
+    ref = reference(events, load_policies(ROOT_POLICIES), LATENESS)
+    first = WorkerProcess(topics, tmp_path, "w1", faults=("die-mid-checkpoint=2",)).start()
+    first.wait_partitions(4)
+    reports: list[ReplayReport | BaseException] = []
+
+    def send() -> None:
+        try:
+            reports.append(_replay(topics, events, until, timeout=200))
+        except BaseException as error:  # handed to the test thread
+            reports.append(error)
+
+    until = max(e.occurred_at for e in events) + 60 * 86400
+    sender = threading.Thread(target=send)
+    sender.start()
+    second = WorkerProcess(topics, tmp_path, "w2")
+    try:
+        assert first.proc is not None
+        assert wait_until(lambda: first.proc.poll() is not None, 120, 0.05), "the fault struck"
+        assert "drill fault: a checkpoint killed" in first.log.read_text()
+        assert not reports, "the fault must strike mid-replay"
+        second.start()
+        sender.join(timeout=240)
+        finished = bool(reports) and isinstance(reports[0], ReplayReport)
+        assert finished, (
+            f"the replay did not finish: {reports}; restarted worker: {second.health()}\n"
+            f"{log_tail(second.log, 60)}"
+        )
+    finally:
+        first.stop()
+        second.stop()
+
+    _assert_decided_as(broker, topics, ref)
+
+
 def _assert_decided_as(broker: Broker, topics: TestTopics, ref: Reference) -> None:
     """The SLA topic holds the reference's decisions: none lost, none invented, none
     differing, no deadline with two outcomes; repeats are identical."""

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import orjson
 
-from streams.cases import CaseStore
+from streams.cases import CLOCK_KEY_PREFIX, CaseStore, clock_key
 from streams.clocks import CaseState, on_event
 from streams.events import AuthorType, CareEvent, Kind, Status
 from streams.policy import Policy, PolicyBook, Targets
+from streams.processor import partition_for
 
 LATENESS = 60.0
 RETENTION = 1000.0
@@ -241,3 +242,37 @@ def test_unready_when_the_generation_or_the_assignment_moved_on() -> None:
     cases.unready()  # a rebalance began
     assert (cases.ready, cases.generation) == (set(), None)
     assert cases.unready_reason({0, 1}, 3) is not None
+
+
+def test_clock_keys_fall_in_their_partition_and_are_no_case_keys() -> None:
+    for partitions in (1, 4, 12):
+        keys = [clock_key(p, partitions) for p in range(partitions)]
+        assert [partition_for(k, partitions) for k in keys] == list(range(partitions))
+        assert all(k.startswith(CLOCK_KEY_PREFIX) for k in keys)
+    assert clock_key(3, 4) == clock_key(3, 4)  # the same key at every checkpoint
+
+
+def test_clock_changes_record_only_the_clocks_that_moved() -> None:
+    cases = store()
+    first = cases.clock_changes({0: T0, 1: T0 + 5}, 4)
+    assert [(k, p, orjson.loads(v)) for k, p, v in first] == [
+        (clock_key(0, 4), 0, {"clock": T0}),
+        (clock_key(1, 4), 1, {"clock": T0 + 5}),
+    ]
+    assert [p for _, p, _ in cases.clock_changes({0: T0, 1: T0 + 9}, 4)] == [1]
+    assert cases.clock_changes({0: T0, 1: T0 + 9}, 4) == []
+
+
+def test_load_reads_the_clock_records_of_the_active_partitions_apart_from_the_cases() -> None:
+    writer = store()
+    table = {A: orjson.dumps(open_case(A, T0).to_dict())}
+    for key, _, record in writer.clock_changes({0: T0 + 7, 1: T0 + 8, 2: T0 + 9}, 4):
+        table[key] = record
+    cases = store(table)
+    assert cases.load(table.items(), lambda k: 0 if k == A else partition_for(k, 4), {0, 1}) == 1
+    assert cases.clocks == {0: T0 + 7, 1: T0 + 8}  # partition 2 is not active
+    assert len(cases) == 1
+    assert cases.clock_changes({0: T0 + 7, 1: T0 + 8}, 4) == []  # as recorded
+    cases.drop_partitions([1])
+    assert cases.clocks == {0: T0 + 7}
+    assert clock_key(1, 4) in table  # dropping forgets, never deletes
