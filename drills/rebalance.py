@@ -113,6 +113,12 @@ class Membership:
         self.live: list[WorkerProcess] = [start(next(self.names)) for _ in range(2)]
         self.changes: list[str] = []
         self.stops: list[str] = []  # how each leaving worker stopped
+        # Per worker, /health's offsets_skipped when it left or the drill ended: what
+        # the gate (streams/stalls.py OffsetTrail) caught Faust dropping.
+        self.skips: dict[str, Any] = {}
+
+    def note_skips(self, worker: WorkerProcess) -> None:
+        self.skips[worker.name] = (worker.health() or {}).get("offsets_skipped")
 
     def change(self, n: int) -> None:
         """Odd changes add a worker, even ones stop the oldest (never below one)."""
@@ -122,6 +128,7 @@ class Membership:
             self.changes.append(f"+{worker.name}")
         else:
             leaving = self.live.pop(0)
+            self.note_skips(leaving)
             took = stop_worker(leaving)
             stopped = "SIGKILL" if took is None else f"{took:.1f} s"
             self.changes.append(f"-{leaving.name}")
@@ -225,6 +232,7 @@ def rebalance(rig: Rig, events: int, chunks: int, seed: int) -> Result:
         result.require(alive(w), f"{w.name} died: {worker_log(w)}")
     decisions = check_decisions(rig.bootstrap, topics.sla, ref)
     for w in members.live:
+        members.note_skips(w)
         stop_worker(w)
     above = samples.above()
     for s in above[:5]:
@@ -253,6 +261,7 @@ def rebalance(rig: Rig, events: int, chunks: int, seed: int) -> Result:
         "max_open_over_bound": max((s.open_sum / s.bound for s in rows if s.bound), default=0.0),
         "min_slack_during_rebalance": min((s.bound - s.open_sum for s in unsettled), default=None),
         "decisions": decisions.to_dict(),
+        "offsets_skipped": members.skips,
         "seconds": seconds,
     }
     result.summary = (
