@@ -8,7 +8,7 @@ from typing import Any
 from drills.checks import compare_decisions, gauge_problems
 from drills.hostile import _parse
 from drills.hostile_inputs import FAMILIES, hostile_inputs
-from drills.rebalance import Sample, Samples, settled
+from drills.rebalance import Sample, Samples, _gained, settled
 from tests.e2e.expectations import Gauges, Reference
 
 
@@ -55,7 +55,28 @@ def test_a_sum_above_the_bound_is_caught() -> None:
     samples = Samples()
     samples.add(Sample(0, open_sum=10, settled=True, bound=10, workers=2))
     samples.add(Sample(1, open_sum=13, settled=False, bound=12, workers=3))
+    samples.add(Sample(2, open_sum=13, settled=False, bound=12, workers=3, straddling=True))
     assert [s.chunk for s in samples.above()] == [1]
+    assert [s.chunk for s in samples.above_straddling()] == [2]  # reported, not judged
+
+
+def test_a_sample_straddles_only_when_a_worker_began_counting_a_partition_in_it() -> None:
+    def health(partitions: list[int], ready: list[int], generation: int = 3) -> dict[str, object]:
+        return {
+            "partitions": partitions,
+            "ready": ready,
+            "generation": generation,
+            "ready_generation": generation,
+        }
+
+    owner = health([0, 1], [0, 1])
+    assert not _gained(owner, owner)
+    assert not _gained(owner, health([1], [1]))  # only stopped counting one
+    assert not _gained(owner, {**owner, "ready": []})  # revoked, nothing loaded
+    assert _gained(health([0, 1], []), owner)  # loaded its cases meanwhile
+    assert _gained(None, owner)  # its web server came up with cases loaded
+    assert _gained(owner, health([0, 1], [0, 1], generation=4))  # may have left and come back
+    assert not _gained(owner, {**owner, "ready_generation": 2})  # loaded for an older one
 
 
 def test_settled_needs_every_partition_exactly_once_and_one_generation() -> None:
