@@ -17,7 +17,7 @@ fault copies, at one place in Faust, a way its consumer was seen to lose message
   :data:`PARTIAL_AT_LEAST` states, only the newest half of them (by horizon) reaches
   the changelog, then the worker SIGKILLs itself: a kill between two of a checkpoint's
   producer batches, which land in no set order (RELIABILITY.md, Found 7; repaired by
-  the partition clock records of ``streams.changelog``).
+  the partition clock records, "Partition clocks" in ``streams.cases``).
 
 Every fault logs a line starting with ``drill fault`` when it strikes.
 """

@@ -63,10 +63,10 @@ class Checkpointer:
 
     async def run(self) -> None:
         """Confirm the decisions, write and confirm the states, then the partitions'
-        replay clocks, acknowledge. Call with
-        :attr:`lock` held. Confirming waits until Kafka has every message, sending again
-        what failed (streams/delivery.py), so nothing is acknowledged before what it
-        caused is in Kafka, even across a broker restart."""
+        replay clocks, acknowledge. Call with :attr:`lock` held. Confirming waits until
+        Kafka has every message, sending again what failed (streams/delivery.py), so
+        nothing is acknowledged before what it caused is in Kafka, even across a broker
+        restart."""
         worker = self.worker
         await self.deliveries.confirm()
         self.written += await self.changelog.write(worker.store.changes(), self.deliveries)
@@ -264,7 +264,8 @@ def _restore_watermarks(worker: Worker, active: set[int]) -> None:
     """A restarted replay worker resumes each partition's clock from its last record in
     the changelog ("Partition clocks" in streams/cases.py), not from its newest case
     state: a crash mid-checkpoint can leave newer states than the acknowledged events.
-    A partition with no record has had no event acknowledged: its clock starts anew."""
+    A partition with no record had its clock unset at every acknowledgement (no valid
+    event yet, or a changelog older than the records): its clock starts anew."""
     for partition in active:
         clock = worker.store.clocks.get(partition)
         if clock is not None and partition not in worker.processor.watermarks:
