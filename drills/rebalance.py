@@ -172,16 +172,16 @@ def _metrics_or_none(worker: WorkerProcess) -> Any:
 
 
 def _counted(health: dict[str, Any] | None) -> tuple[Any, set[int]]:
-    """The generation and the partitions whose cases the worker's gauges count: owned
-    and loaded for that generation (streams/app.py ``_owned_cases``)."""
-    if health is None or health["ready_generation"] != health["generation"]:
+    """The partitions whose cases the worker's gauges count, owned and loaded, as
+    streams/app.py ``_owned_cases`` picks them, and the generation they were loaded for."""
+    if health is None:
         return None, set()
-    return health["generation"], set(health["partitions"]) & set(health["ready"])
+    return health["ready_generation"], set(health["partitions"]) & set(health["ready"])
 
 
 def _gained(before: dict[str, Any] | None, after: dict[str, Any] | None) -> bool:
     """The worker began counting a partition between its two reads (or counts some
-    under another generation, which may have revoked and given back one). Only then can
+    loaded for another generation, which may have revoked and given back one). Only then can
     a sample see a partition at two owners that never counted it at the same instant;
     a worker that only stopped counting cannot make one."""
     (generation, was), (now_generation, now) = _counted(before), _counted(after)

@@ -76,7 +76,7 @@ def test_a_sample_straddles_only_when_a_worker_began_counting_a_partition_in_it(
     assert _gained(health([0, 1], []), owner)  # loaded its cases meanwhile
     assert _gained(None, owner)  # its web server came up with cases loaded
     assert _gained(owner, health([0, 1], [0, 1], generation=4))  # may have left and come back
-    assert not _gained(owner, {**owner, "ready_generation": 2})  # loaded for an older one
+    assert not _gained(owner, {**owner, "generation": 4})  # a new generation, not loaded yet
 
 
 def test_settled_needs_every_partition_exactly_once_and_one_generation() -> None:
