@@ -112,30 +112,15 @@ def test_a_worker_killed_mid_replay_loses_no_decision_and_decides_nothing_twice(
     env = {"CAREWATCH_STORE": store}
     first = WorkerProcess(topics, tmp_path, "w", env=env).start()
     first.wait_partitions(4)
-    reports: list[ReplayReport | BaseException] = []
-
-    def send() -> None:
-        try:  # within the test's own time limit, so a stall fails with the workers' logs
-            reports.append(_replay(topics, events, until, timeout=200))
-        except BaseException as error:  # handed to the test thread
-            reports.append(error)
-
-    until = max(e.occurred_at for e in events) + 60 * 86400
-    sender = threading.Thread(target=send)
-    sender.start()
+    sender = _Sender(topics, events)
     second = WorkerProcess(topics, tmp_path, "w", env=env)
     try:
         # Kill it once it has taken in about a third of the cases, mid-stream.
         assert wait_until(lambda: (first.health() or {}).get("cases", 0) > 400, 120, 0.05)
         first.kill()
-        assert not reports, "the kill must land mid-replay"
+        assert not sender.reports, "the kill must land mid-replay"
         second.start()
-        sender.join(timeout=240)
-        finished = bool(reports) and isinstance(reports[0], ReplayReport)
-        assert finished, (
-            f"the replay did not finish: {reports}; restarted worker: {second.health()}\n"
-            f"{log_tail(second.log, 60)}"
-        )
+        sender.finish(second)
     finally:
         first.stop()
         second.stop()
@@ -158,35 +143,46 @@ def test_a_worker_killed_in_the_middle_of_a_checkpoint_decides_each_deadline_as_
     ref = reference(events, load_policies(ROOT_POLICIES), LATENESS)
     first = WorkerProcess(topics, tmp_path, "w1", faults=("die-mid-checkpoint=2",)).start()
     first.wait_partitions(4)
-    reports: list[ReplayReport | BaseException] = []
-
-    def send() -> None:
-        try:
-            reports.append(_replay(topics, events, until, timeout=200))
-        except BaseException as error:  # handed to the test thread
-            reports.append(error)
-
-    until = max(e.occurred_at for e in events) + 60 * 86400
-    sender = threading.Thread(target=send)
-    sender.start()
+    sender = _Sender(topics, events)
     second = WorkerProcess(topics, tmp_path, "w2")
     try:
         assert first.proc is not None
         assert wait_until(lambda: first.proc.poll() is not None, 120, 0.05), "the fault struck"
         assert "drill fault: a checkpoint killed" in first.log.read_text()
-        assert not reports, "the fault must strike mid-replay"
+        assert not sender.reports, "the fault must strike mid-replay"
         second.start()
-        sender.join(timeout=240)
-        finished = bool(reports) and isinstance(reports[0], ReplayReport)
-        assert finished, (
-            f"the replay did not finish: {reports}; restarted worker: {second.health()}\n"
-            f"{log_tail(second.log, 60)}"
-        )
+        sender.finish(second)
     finally:
         first.stop()
         second.stop()
 
     _assert_decided_as(broker, topics, ref)
+
+
+class _Sender:
+    """``events`` replayed from a thread of their own, then a final marker 60 days on, so
+    the test thread can kill and start workers meanwhile."""
+
+    def __init__(self, topics: TestTopics, events: list[CareEvent]) -> None:
+        self.reports: list[ReplayReport | BaseException] = []
+        until = max(e.occurred_at for e in events) + 60 * 86400
+        self.thread = threading.Thread(target=self._send, args=(topics, events, until))
+        self.thread.start()
+
+    def _send(self, topics: TestTopics, events: list[CareEvent], until: float) -> None:
+        try:  # within the test's own time limit, so a stall fails with the workers' logs
+            self.reports.append(_replay(topics, events, until, timeout=200))
+        except BaseException as error:  # handed to the test thread
+            self.reports.append(error)
+
+    def finish(self, worker: WorkerProcess) -> None:
+        """Wait for the replay; if it did not finish, fail with ``worker``'s log."""
+        self.thread.join(timeout=240)
+        finished = bool(self.reports) and isinstance(self.reports[0], ReplayReport)
+        assert finished, (
+            f"the replay did not finish: {self.reports}; restarted worker: {worker.health()}\n"
+            f"{log_tail(worker.log, 60)}"
+        )
 
 
 def _assert_decided_as(broker: Broker, topics: TestTopics, ref: Reference) -> None:
