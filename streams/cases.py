@@ -40,6 +40,11 @@ CLOCK_KEY_PREFIX: Final = "~clock:"
 its platform (CONTRACT section 1)."""
 
 
+def partition_for(key: str, partitions: int) -> int:
+    """The partition Kafka's default (murmur2) partitioner gives a case key."""
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
 @functools.cache
 def clock_key(partition: int, partitions: int) -> str:
     """The record key of ``partition``'s clock: the first ``~clock:<partition>:<n>`` that
@@ -47,7 +52,7 @@ def clock_key(partition: int, partitions: int) -> str:
     its RocksDB partition and its recovery are those of the partition's cases."""
     for n in itertools.count():
         key = f"{CLOCK_KEY_PREFIX}{partition}:{n}"
-        if (murmur2(key.encode()) & 0x7FFFFFFF) % partitions == partition:
+        if partition_for(key, partitions) == partition:
             return key
     raise AssertionError("unreachable")  # pragma: no cover
 

@@ -17,9 +17,9 @@ from enum import StrEnum
 from typing import Final, Protocol
 
 import orjson
-from kafka.partitioner.default import murmur2
 
 from streams.cases import CaseStore
+from streams.cases import partition_for as partition_for  # its old home; kept public here
 from streams.clocks import CaseState, Counted, CountName, Decision, PolicyLookup, on_clock, on_event
 from streams.control import CONTROL_HEADER, is_final_marker, parse_clock_marker
 from streams.errors import InvalidEvent
@@ -47,11 +47,6 @@ class Output:
     decisions: list[Decision] = field(default_factory=list)
     deadletters: list[tuple[bytes | None, bytes]] = field(default_factory=list)
     forwards: list[tuple[bytes, bytes]] = field(default_factory=list)  # (case key, value)
-
-
-def partition_for(key: str, partitions: int) -> int:
-    """The partition Kafka's default (murmur2) partitioner gives a case key."""
-    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 class CaseProcessor:
